@@ -1,0 +1,50 @@
+"""Shared fixtures: the repository root and a tiny fake project for end-to-end runs."""
+import json, os, subprocess, sys
+from pathlib import Path
+import nbformat, pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope="session")
+def root() -> Path: return ROOT
+
+TINY_NB_CODE = '''
+import os, time
+from bulat_nb.record import claim, save_metrics, save_figure
+import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+if mode == "error": raise RuntimeError("boom from the notebook")
+if mode == "die": os._exit(1)
+if mode == "sleep": time.sleep(60)
+if mode == "nometrics": pass
+else:
+    fig, ax = plt.subplots(); ax.plot([0, n]); save_figure(fig, "tiny")
+    save_metrics("xnornet_pp", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS")},
+                 [claim("n is at least one", "n", n, 1, holds=n >= 1)], f"n = {n}")
+'''
+
+def make_tiny_project(d: Path, full_params: str = "n = 3\n") -> Path:
+    "A fake bulat_nb checkout whose xnornet_pp notebook is a tiny, controllable stand-in."
+    (d / "nbs" / "binary").mkdir(parents=True)
+    (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = 1\nseed = 7\n\n[xnornet_pp]\n{full_params}")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Tiny"),
+        nbformat.v4.new_code_cell("seed = 0\nn = 1\nmode = 'ok'\nlr = 0.1\nflag = False", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(TINY_NB_CODE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    nbformat.write(nb, d / "nbs" / "binary" / "xnornet_pp.ipynb")
+    return d
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch) -> Path:
+    d = make_tiny_project(tmp_path / "proj")
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    return d
+
+def cli(*args, env=None, cwd=None, timeout=300):
+    "Run the `bulat_nb` console script; return the CompletedProcess."
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([str(Path(sys.executable).parent / "bulat_nb"), *args], capture_output=True, text=True,
+                          env=e, cwd=cwd, timeout=timeout)
+
+def tree(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))

@@ -1,0 +1,52 @@
+"""The `bulat_nb` command line: listing, usage errors (exit 2, nothing written), help, report."""
+import json
+import pytest
+from conftest import cli, tree
+from bulat_nb.papers import PAPERS
+
+def test_list_shows_all_papers_with_status(root):
+    r = cli("list", cwd=root)
+    assert r.returncode == 0, r.stderr
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| P")]
+    assert len(rows) == 50
+    assert [l.split("|")[1].strip() for l in rows] == [p.id for p in PAPERS]
+    p38 = next(l for l in rows if "xnornet_pp" in l)
+    assert p38.split("|")[5].strip() == "yes"          # notebook present
+    assert cli("list", "--family", "binary", cwd=root).stdout.count("\n| P") == 7
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "no_such_paper"], "unknown paper 'no_such_paper'"),
+    (["run", "xnornet_pp", "-p", "no_such_param", "1"], "unknown parameter 'no_such_param'"),
+    (["run", "xnornet_pp", "-p", "epochs", "abc"], "parameter 'epochs' expects int"),
+    (["run", "xnornet_pp", "-p", "lr", "fast"], "parameter 'lr' expects float"),
+    (["run", "xnornet_pp", "--profile", "huge"], "unknown profile 'huge'"),
+    (["run", "edgevit"], "has no notebook yet"),
+    (["reproduce", "xnornet_pp", "--record"], "--record needs --profile full"),
+    (["reproduce", "nope"], "unknown paper 'nope'"),
+])
+def test_usage_errors_exit_2_and_write_nothing(root, args, message):
+    before = tree(root / "_runs") if (root / "_runs").exists() else []
+    results_before = tree(root / "results")
+    r = cli(*args, cwd=root)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert message in r.stderr
+    assert len([l for l in r.stderr.strip().splitlines() if l]) <= 3   # one clear line (argparse adds usage lines)
+    assert (tree(root / "_runs") if (root / "_runs").exists() else []) == before
+    assert tree(root / "results") == results_before
+
+@pytest.mark.parametrize("cmd", ["list", "run", "reproduce", "report", "docs"])
+def test_every_subcommand_has_help(cmd):
+    r = cli(cmd, "--help")
+    assert r.returncode == 0 and "usage: bulat_nb " + cmd in r.stdout
+
+def test_report_prints_the_recorded_results(root, tmp_path):
+    r = cli("report", "-o", str(tmp_path / "r.md"), cwd=root)
+    assert r.returncode == 0, r.stderr
+    for f in (root / "results").glob("*.json"):
+        rec = json.loads(f.read_text())
+        assert all(c["claim"] in r.stdout for c in rec["claims"])
+    assert (tmp_path / "r.md").read_text().strip() == r.stdout.strip()
+
+def test_outside_a_checkout_is_a_usage_error(tmp_path):
+    r = cli("list", cwd=tmp_path, env={"BULAT_NB_ROOT": str(tmp_path)})
+    assert r.returncode == 2 and "holds no settings.ini" in r.stderr

@@ -1,0 +1,83 @@
+"""The repository as a whole: package list vs README, recorded results, generated pages, declared dependencies."""
+import ast, json, re, sys
+from pathlib import Path
+import pytest
+from bulat_nb.papers import PAPERS, FAMILIES, get_paper
+from bulat_nb.runs import report
+from bulat_nb.models import list_models, create_model
+from bulat_nb.papers import UsageError
+
+def test_readme_papers_table_matches_the_package(root):
+    text = (root / "README.md").read_text()
+    rows = re.findall(r"^\| (P\d\d) \| (\w+) \| `(\w+)` \| (.+?) \|", text, flags=re.M)
+    assert [(i, f, s) for i, f, s, _ in rows] == [(p.id, p.family, p.slug) for p in PAPERS]
+    assert [t.strip() for *_, t in rows] == [p.title for p in PAPERS]
+
+def test_readme_has_exactly_two_setup_commands(root):
+    text = (root / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", text.split("## Set up")[1].split("\n## ")[0], flags=re.S)
+    assert len(blocks) == 2, blocks
+    assert "bulat_nb reproduce" in blocks[0] and '.[dev]' in blocks[1] and ".ci/test.sh" in blocks[1]
+    script = (root / ".ci" / "test.sh").read_text()
+    assert all(step in script for step in ("nbdev-export", "nbdev-clean", "nbdev-test", "pytest"))
+    assert script.strip().splitlines()[-1].startswith("pytest")   # CI's output ends with pytest's summary line
+
+def test_readme_is_the_home_notebook(root):
+    "README.md is rendered from nbs/index.ipynb (as nbdev-docs would do with Quarto)."
+    from bulat_nb.papers import render_readme
+    assert (root / "README.md").read_text() == render_readme(root)
+
+def test_recorded_results_are_complete(root):
+    for f in sorted((root / "results").glob("*.json")):
+        rec = json.loads(f.read_text())
+        p = get_paper(f.stem)
+        assert rec["slug"] == p.slug and rec["paper"] == p.id
+        assert rec["run"]["profile"] == "full" and rec["verdict"] and rec["claims"]
+        for c in rec["claims"]:
+            assert {"claim", "metric", "ours", "baseline", "holds"} <= set(c)
+            assert isinstance(c["holds"], bool)
+            if c.get("n", 1) > 1: assert c["n"] >= 3, "statistical claims are recorded over >= 3 seeds"
+        for fig in rec["figures"]: assert (root / "results" / p.slug / f"{fig}.png").exists()
+
+def test_results_page_is_in_sync(root):
+    assert (root / "nbs" / "results.md").read_text() == "# Results\n\n" + report(root) + "\n"
+
+def test_registry(root):
+    assert "xnornet_pp_mnist1d_case1" in list_models("xnornet_pp_*")
+    with pytest.raises(UsageError, match="unknown model"): create_model("no_such_model")
+
+def test_every_notebook_is_in_the_docs_sidebar(root):
+    import yaml
+    cfg = yaml.safe_load((root / "_quarto.yml").read_text())
+    listed = set()
+    def walk(items):
+        for it in items:
+            if isinstance(it, str): listed.add(it)
+            elif isinstance(it, dict): walk(it.get("contents", [])) if "contents" in it else listed.add(it.get("href"))
+    walk(cfg["website"]["sidebar"]["contents"])
+    nbs = {str(p.relative_to(root / "nbs")) for p in (root / "nbs").rglob("*.ipynb") if not p.name.startswith("_")}
+    assert nbs <= listed, nbs - listed
+
+def _imported_top_level(path: Path):
+    tree = ast.parse(path.read_text())
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import): yield from (a.name.split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module: yield n.module.split(".")[0]
+
+IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython", "PIL": "pillow"}
+PROVIDED_BY = {"ipython": "jupyterlab", "pillow": "matplotlib", "fastcore": "fastai", "nbformat": "papermill",
+               "myst_nb": "myst-nb", "sphinx": "sphinx"}
+
+def test_every_import_of_the_package_is_declared(root):
+    "A fresh install must have what `bulat_nb` imports: each third-party import maps to a declared dependency."
+    import tomllib
+    meta = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in meta["dependencies"]}
+    dev = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in meta["optional-dependencies"]["dev"]}
+    stdlib = set(sys.stdlib_module_names)
+    for py in (root / "bulat_nb").rglob("*.py"):
+        for mod in set(_imported_top_level(py)) - stdlib - {"bulat_nb", "__future__"}:
+            dist = IMPORT_TO_DIST.get(mod, mod).lower().replace("_", "-")
+            ok = dist in declared or dist.replace("-", "_") in declared or PROVIDED_BY.get(dist) in declared
+            if py.name == "docs.py": ok = ok or dist in dev or PROVIDED_BY.get(dist) in dev
+            assert ok, f"{py.relative_to(root)} imports {mod!r}, which pyproject.toml does not declare"
