@@ -196,6 +196,7 @@ d = { 'settings': { 'branch': 'main',
                                'bulat_nb.runs.report_rows': ('runs.html#report_rows', 'bulat_nb/runs.py'),
                                'bulat_nb.runs.reproduce': ('runs.html#reproduce', 'bulat_nb/runs.py'),
                                'bulat_nb.runs.resolve_parameters': ('runs.html#resolve_parameters', 'bulat_nb/runs.py'),
+                               'bulat_nb.runs.results_page': ('runs.html#results_page', 'bulat_nb/runs.py'),
                                'bulat_nb.runs.run_claims': ('runs.html#run_claims', 'bulat_nb/runs.py'),
                                'bulat_nb.runs.select_papers': ('runs.html#select_papers', 'bulat_nb/runs.py'),
                                'bulat_nb.runs.write_results_page': ('runs.html#write_results_page', 'bulat_nb/runs.py')}}}

@@ -40,7 +40,8 @@ def test_recorded_results_are_complete(root):
         for fig in rec["figures"]: assert (root / "results" / p.slug / f"{fig}.png").exists()
 
 def test_results_page_is_in_sync(root):
-    assert (root / "nbs" / "results.md").read_text() == "# Results\n\n" + report(root) + "\n"
+    from bulat_nb.runs import results_page
+    assert (root / "nbs" / "results.md").read_text() == results_page(root)
 
 def test_registry(root):
     assert "xnornet_pp_mnist1d_case1" in list_models("xnornet_pp_*")
