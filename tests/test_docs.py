@@ -173,7 +173,10 @@ class _Recorder(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def browser(site, tmp_path_factory):
     "`dom(path)`: the page's DOM after its scripts ran, loaded from a local server; and the paths the browser requested."
-    exe, (_, out, _) = chromium(), site
+    yield from _serve(site[1], tmp_path_factory)
+
+def _serve(out: Path, tmp_path_factory):
+    exe = chromium()
     requests = []
     handler = type("H", (_Recorder,), {"requests": requests})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(out)))
@@ -205,3 +208,23 @@ def test_browser_search_finds_symbol(browser):
     results = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', page, re.S)
     assert results, "no search results list"
     assert 'href="binary/xnornet_pp.html' in results.group(1), results.group(1)[:1000]
+
+# ---------------------------------------------------------------- the real site
+@pytest.fixture(scope="module")
+def real_browser(root, tmp_path_factory):
+    "The project's own docs site, built offline, served and loaded in Chromium."
+    out = build_docs(root, tmp_path_factory.mktemp("real") / "site")
+    yield from _serve(out, tmp_path_factory)
+
+@pytest.mark.slow
+def test_real_xnornet_pp_page(real_browser, root):
+    "The XNOR-Net++ page shows typeset math, the recorded figure and verdict; search finds its symbols."
+    dom, requests = real_browser
+    page = dom("binary/xnornet_pp.html")
+    assert page.count("<mjx-container") > 10, "MathJax did not typeset the page"
+    rec = json.loads((root / "results" / "xnornet_pp.json").read_text())
+    for fig in rec["figures"]:
+        assert re.search(rf'<img[^>]*src="[^"]*{fig}\.png"', page) and any(p.endswith(f"{fig}.png") for p in requests)
+    assert rec["claims"][0]["claim"] in page and "Verdict" in page
+    hits = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', dom("search.html?q=LearnedScale"), re.S)
+    assert hits and 'href="binary/xnornet_pp.html' in hits.group(1)

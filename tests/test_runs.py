@@ -84,3 +84,23 @@ def test_the_real_manifest_matches_the_notebooks(root):
         declared = notebook_parameters(root / get_paper(slug).notebook)
         assert set(plan["parameters"]) <= set(declared)
         assert "seed" in declared, f"{slug}: a paper notebook declares `seed`"
+
+def test_real_paper_run_is_reproducible(root, tmp_path, monkeypatch):
+    "`bulat_nb run xnornet_pp` end to end, twice with the same seed: a complete run directory, identical metrics."
+    import shutil
+    d = tmp_path / "proj"
+    (d / "nbs" / "binary").mkdir(parents=True)
+    shutil.copy(root / "settings.ini", d / "settings.ini")
+    shutil.copy(root / "nbs" / "binary" / "xnornet_pp.ipynb", d / "nbs" / "binary" / "xnornet_pp.ipynb")
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    small = ["-p", "epochs", "1", "-p", "n_train", "300", "-p", "recon_samples", "100", "-p", "recon_epochs", "1", "-q"]
+    metrics = []
+    for _ in range(2):
+        r = cli("run", "xnornet_pp", *small, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    for rd in sorted((d / "_runs" / "xnornet_pp").iterdir()):
+        assert {"metrics.json", "run.json", "xnornet_pp.ipynb", "xnornet_pp.png"} <= {p.name for p in rd.iterdir()}
+        m = json.loads((rd / "metrics.json").read_text())
+        assert len(m["claims"]) == 4 and m["verdict"]
+        metrics.append((m["claims"], m["metrics"]["recon"], [{k: v for k, v in r.items() if k != "seconds"} for r in m["metrics"]["accuracy"]]))
+    assert metrics[0] == metrics[1]
