@@ -13,8 +13,9 @@ from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 
 # %% auto #0
 __all__ = ['DocsWarning', 'site_config', 'split_directives', 'directive_tags', 'front_matter', 'title_markdown', 'asis_markdown',
-           'recorded_slug', 'anchor', 'rewrite_links', 'adapt_cell', 'adapt_nb', 'proc_notebooks', 'results_markdown',
-           'sphinx_conf', 'write_source', 'external_resources', 'build_docs', 'docs_server', 'serve_docs']
+           'recorded_slug', 'anchor', 'rewrite_links', 'equation_blocks', 'adapt_cell', 'adapt_nb', 'proc_notebooks',
+           'results_markdown', 'sphinx_conf', 'write_source', 'external_resources', 'build_docs', 'docs_server',
+           'serve_docs']
 
 # %% ../nbs/06_docs.ipynb #c79a6b71
 import yaml, nbformat
@@ -159,6 +160,17 @@ def _clean_outputs(outputs: list) -> list:
         res.append(o)
     return res
 
+_TAGGED_MULTILINE = re.compile(r"\$\$(?P<body>(?:(?!\$\$).)*?\\tag\{[^}]*\}(?:(?!\$\$).)*?)\$\$", re.S)
+
+def equation_blocks(md: str) -> str:
+    "Turn `$$…$$` display math that has both a line break and a `\\tag` into an `equation` environment block."
+    # Sphinx wraps multi-line display math in `split`, where MathJax refuses `\tag`; an amsmath block is passed through as is
+    def sub(m):
+        body = m.group("body").strip()
+        if "\\\\" not in body: return m.group(0)
+        return "\n\\begin{equation}\n" + body + "\n\\end{equation}\n"
+    return _TAGGED_MULTILINE.sub(sub, md)
+
 def adapt_cell(cell: dict, # a cell of a processed (or source) notebook
                recorded=None, # `slug -> markdown` for `show_recorded` cells (default: keep the cell)
               ) -> list:
@@ -167,6 +179,7 @@ def adapt_cell(cell: dict, # a cell of a processed (or source) notebook
     cell.metadata.pop("execution", None)
     if cell.cell_type == "raw" and (fm := front_matter(cell)) is not None:
         return [nbformat.v4.new_markdown_cell(title_markdown(fm["title"], fm.get("description", "")))] if fm.get("title") else []
+    if cell.cell_type == "markdown": cell.source = equation_blocks(cell.source)
     if cell.cell_type != "code": return [cell]
     dirs, cell.source = split_directives(cell.source)
     tags = directive_tags(dirs)

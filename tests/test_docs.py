@@ -228,3 +228,14 @@ def test_real_xnornet_pp_page(real_browser, root):
     assert rec["claims"][0]["claim"] in page and "Verdict" in page
     hits = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', dom("search.html?q=LearnedScale"), re.S)
     assert hits and 'href="binary/xnornet_pp.html' in hits.group(1)
+
+@pytest.mark.slow
+def test_real_paper_pages_typeset_without_errors(real_browser, root):
+    "Every paper page of the real site typesets its math with no MathJax error (e.g. \\tag inside a split)."
+    from bulat_nb.papers import PAPERS
+    dom, _ = real_browser
+    for p in PAPERS:
+        if not (root / p.notebook).exists(): continue
+        page = dom(f"{p.family}/{p.slug}.html")
+        assert "<mjx-container" in page, p.slug
+        assert "<mjx-merror" not in page, f"{p.slug}: MathJax could not typeset an equation"
