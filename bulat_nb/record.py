@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 # %% auto #0
 __all__ = ['atomic_write_text', 'atomic_write_json', 'claim', 'run_dir', 'save_figure', 'save_metrics', 'fmt_stat',
-           'markdown_table', 'claims_table', 'recorded_markdown', 'show_recorded']
+           'markdown_table', 'holds_label', 'claims_table', 'recorded_markdown', 'show_recorded']
 
 # %% ../nbs/03_record.ipynb #6cb5bafe
 import numpy as np
@@ -111,12 +111,18 @@ def markdown_table(rows: list[dict], # one dict per row
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
+def holds_label(c: dict) -> str:
+    "yes/no, plus '(within noise)' when |ours − baseline| ≤ 2 standard errors (unpaired: √((s²_ours + s²_base)/n))."
+    n, d = c.get("n", 1), c["ours"] - c["baseline"]
+    se = ((c.get("ours_std", 0) ** 2 + c.get("baseline_std", 0) ** 2) / n) ** 0.5 if n > 1 else float("nan")
+    return ("yes" if c["holds"] else "no") + (" (within noise)" if n > 1 and abs(d) <= 2 * se else "")
+
 def claims_table(rec: dict) -> str:
     "Markdown table of a record's claims."
     return markdown_table([{"claim": c["claim"], "metric": c["metric"],
                             "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
                             "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                            "holds": "yes" if c["holds"] else "no"} for c in rec["claims"]])
+                            "holds": holds_label(c)} for c in rec["claims"]])
 
 # %% ../nbs/03_record.ipynb #d1a7f06b
 def recorded_markdown(slug: str, # the paper's slug

@@ -18,7 +18,7 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'read_manifest', 'notebook_p
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
-from .record import atomic_write_json, markdown_table, fmt_stat
+from .record import atomic_write_json, markdown_table, fmt_stat, holds_label
 
 # %% ../nbs/04_runs.ipynb #dc41e3e8
 PROFILES = ("smoke", "full")
@@ -264,7 +264,7 @@ def run_claims(recs: list[dict]) -> list[dict]:
             rows.append({"paper": r["paper"], "claim": c["claim"], "metric": c["metric"],
                          "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
                          "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                         "holds": "yes" if c["holds"] else "no"})
+                         "holds": holds_label(c)})
     return rows
 
 # %% ../nbs/04_runs.ipynb #3c782ca7
@@ -280,7 +280,7 @@ def report_rows(root: str | Path | None = None) -> list[dict]:
             rows.append({"paper": p.id, "slug": p.slug, "claim": c["claim"], "metric": c["metric"],
                          "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
                          "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                         "holds": "yes" if c["holds"] else "no", "run date": rec.get("run", {}).get("start", "")[:10]})
+                         "holds": holds_label(c), "run date": rec.get("run", {}).get("start", "")[:10]})
     return rows
 
 def report(root: str | Path | None = None) -> str:
