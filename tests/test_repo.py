@@ -65,9 +65,11 @@ def _imported_top_level(path: Path):
         if isinstance(n, ast.Import): yield from (a.name.split(".")[0] for a in n.names)
         elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module: yield n.module.split(".")[0]
 
-IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython", "PIL": "pillow"}
+IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython", "PIL": "pillow",
+                  "tltorch": "tensorly-torch", "skimage": "scikit-image", "cv2": "opencv-python"}
 PROVIDED_BY = {"ipython": "jupyterlab", "pillow": "matplotlib", "fastcore": "fastai", "nbformat": "papermill",
-               "myst_nb": "myst-nb", "sphinx": "sphinx"}
+               "myst_nb": "myst-nb", "sphinx": "sphinx", "scikit-image": "face-alignment",
+               "opencv-python": "face-alignment"}
 
 def test_every_import_of_the_package_is_declared(root):
     "A fresh install must have what `bulat_nb` imports: each third-party import maps to a declared dependency."
@@ -82,3 +84,23 @@ def test_every_import_of_the_package_is_declared(root):
             ok = dist in declared or dist.replace("-", "_") in declared or PROVIDED_BY.get(dist) in declared
             if py.name == "docs.py": ok = ok or dist in dev or PROVIDED_BY.get(dist) in dev
             assert ok, f"{py.relative_to(root)} imports {mod!r}, which pyproject.toml does not declare"
+
+def test_every_import_of_the_notebooks_is_a_main_dependency(root):
+    """The main job (`pip install -e . && bulat_nb reproduce`) runs whole notebooks, tests included: whatever a notebook
+    imports must be a main dependency, not a dev extra."""
+    import tomllib
+    meta = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in meta["dependencies"]}
+    stdlib = set(sys.stdlib_module_names)
+    for nb in (root / "nbs").rglob("*.ipynb"):
+        if nb.name in ("06_docs.ipynb",): continue  # the docs builder runs under the dev extra only
+        cells = json.loads(nb.read_text())["cells"]
+        src = "\n".join("\n".join(l for l in "".join(c["source"]).splitlines() if not l.lstrip().startswith(("%", "!", "#|")))
+                        for c in cells if c["cell_type"] == "code")
+        tree = ast.parse(src)
+        mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module}
+        for mod in mods - stdlib - {"bulat_nb", "__future__"}:
+            dist = IMPORT_TO_DIST.get(mod, mod).lower().replace("_", "-")
+            ok = dist in declared or dist.replace("-", "_") in declared or PROVIDED_BY.get(dist) in declared
+            assert ok, f"{nb.relative_to(root)} imports {mod!r}, which is not a main dependency in pyproject.toml"
