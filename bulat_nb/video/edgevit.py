@@ -10,33 +10,19 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..models import register_model
+from .blocks import Mlp, DropPath  # the token MLP and stochastic depth shared by the video transformers
 
 # %% auto #0
-__all__ = ['Mlp', 'CMlp', 'DropPath', 'FastLocalProp', 'GlobalSparseAttn', 'LocalAgg', 'SelfAttn', 'LGLBlock', 'PatchEmbed',
-           'EdgeViT', 'edgevit_xxs', 'edgevit_xs', 'edgevit_s', 'edgevit_tiny']
+__all__ = ['CMlp', 'FastLocalProp', 'GlobalSparseAttn', 'LocalAgg', 'SelfAttn', 'LGLBlock', 'PatchEmbed', 'EdgeViT',
+           'edgevit_xxs', 'edgevit_xs', 'edgevit_s', 'edgevit_tiny']
 
 # %% ../../nbs/video/edgevit.ipynb #ff206155
-class Mlp(nn.Module):
-    "Token MLP: Linear → GELU → Linear."
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0):
-        super().__init__()
-        self.fc1, self.act, self.fc2, self.drop = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(drop)
-    def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
 class CMlp(nn.Module):
     "Convolutional MLP on feature maps: 1×1 conv → GELU → 1×1 conv."
     def __init__(self, dim: int, hidden: int, drop: float = 0.0):
         super().__init__()
         self.fc1, self.act, self.fc2, self.drop = nn.Conv2d(dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, dim, 1), nn.Dropout(drop)
     def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-class DropPath(nn.Module):
-    "Stochastic depth: drop a residual branch per sample with probability `p` (training only)."
-    def __init__(self, p: float = 0.0): super().__init__(); self.p = p
-    def forward(self, x):
-        if not self.training or self.p == 0: return x
-        keep = x.new_empty(x.shape[0], *[1] * (x.dim() - 1)).bernoulli_(1 - self.p)
-        return x * keep / (1 - self.p)
 
 # %% ../../nbs/video/edgevit.ipynb #28cff5b2
 class FastLocalProp(nn.ConvTranspose2d):
