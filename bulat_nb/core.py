@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 # %% ../nbs/00_core.ipynb #e4d8e7e5
@@ -47,6 +48,23 @@ def count_params(model: nn.Module, # the model
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 # %% ../nbs/00_core.ipynb #91970788
+def _sdpa_forward(q, k, v, *args, out_shape=None, **kwargs) -> int:
+    "FLOPs of softmax(QKᵀ/√d)·V from the shapes of Q, K, V: torch's own `sdpa_flop_count`."
+    return flop_counter.sdpa_flop_count(q, k, v)
+
+def _sdpa_backward(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
+    "FLOPs of the SDPA backward: torch's own `sdpa_backward_flop_count`."
+    return flop_counter.sdpa_backward_flop_count(grad_out, q, k, v)
+
+def _attention_formulas() -> dict:
+    "Formulas for the SDPA kernels this torch dispatches to but has none for (torch 2.14: the CPU flash kernel)."
+    aten, known = torch.ops.aten, flop_counter.flop_registry
+    kernels = {"_scaled_dot_product_flash_attention_for_cpu": _sdpa_forward,  # args: query, key, value, ...
+               "_scaled_dot_product_flash_attention_for_cpu_backward": _sdpa_backward,  # grad_out, query, key, value, ...
+               "_scaled_dot_product_fused_attention_overrideable": _sdpa_forward}
+    ops = {getattr(aten, name): f for name, f in kernels.items() if hasattr(aten, name)}
+    return {op: f for op, f in ops.items() if op not in known}
+
 def count_macs(model: nn.Module, # the model, run in eval mode without gradients
                *inputs, # example inputs for `model(*inputs)`
                by_op: bool = False, # also return MACs per aten operator
@@ -55,7 +73,8 @@ def count_macs(model: nn.Module, # the model, run in eval mode without gradients
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter: model(*inputs, **kwargs)
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_attention_formulas()) as counter:
+            model(*inputs, **kwargs)
     finally: model.train(was_training)
     total = counter.get_total_flops() // 2
     if not by_op: return total

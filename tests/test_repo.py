@@ -20,7 +20,27 @@ def test_readme_has_exactly_two_setup_commands(root):
     assert "bulat_nb reproduce" in blocks[0] and '.[dev]' in blocks[1] and ".ci/test.sh" in blocks[1]
     script = (root / ".ci" / "test.sh").read_text()
     assert all(step in script for step in ("nbdev-export", "nbdev-clean", "nbdev-test", "pytest"))
-    assert script.strip().splitlines()[-1].startswith("pytest")   # CI's output ends with pytest's summary line
+
+def test_ci_script_runs_every_stage_and_fails_at_the_end(tmp_path):
+    "A failing stage does not hide the others: every stage runs, the summary names each, and the exit code is 1."
+    import shutil, subprocess, os
+    proj, bin_ = tmp_path / "proj", tmp_path / "bin"
+    (proj / ".ci").mkdir(parents=True); bin_.mkdir()
+    shutil.copy(Path(__file__).parent.parent / ".ci" / "test.sh", proj / ".ci" / "test.sh")
+    (proj / "bulat_nb").mkdir(); (proj / "nbs").mkdir()
+    for name, code in {"nbdev-export": 0, "nbdev-clean": 0, "nbdev-test": 1, "pytest": 0}.items():
+        (bin_ / name).write_text(f"#!/bin/sh\necho ran {name} >> {tmp_path}/log\nexit {code}\n"); (bin_ / name).chmod(0o755)
+    r = subprocess.run(["bash", str(proj / ".ci" / "test.sh")], capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
+    assert r.returncode == 1, r.stdout
+    assert (tmp_path / "log").read_text().split() == ["ran", "nbdev-export", "ran", "nbdev-clean", "ran", "nbdev-test", "ran", "pytest"]
+    summary = r.stdout.split("=== summary")[1]
+    assert [l.split()[0] for l in summary.strip().splitlines()[:4]] == ["PASS", "PASS", "FAIL", "PASS"], summary
+    assert "1 of 4 stages failed" in summary
+    (bin_ / "nbdev-test").write_text("#!/bin/sh\nexit 0\n")
+    r = subprocess.run(["bash", str(proj / ".ci" / "test.sh")], capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
+    assert r.returncode == 0 and "All 4 stages passed" in r.stdout, r.stdout
 
 def test_readme_is_the_home_notebook(root):
     "README.md is rendered from nbs/index.ipynb (as nbdev-docs would do with Quarto)."
