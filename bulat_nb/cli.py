@@ -1,4 +1,4 @@
-"""`bulat_nb list | run | reproduce | report | docs`: one console script for everything a user does with the papers.
+"""`bulat_nb list | params | run | reproduce | report | docs`: one console script for everything a user does with the papers.
 
 Docs: https://bulat-nb.github.io/bulat_nb/cli.html.md"""
 
@@ -13,7 +13,8 @@ from pathlib import Path
 __all__ = ['make_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #dd619e98
-from .papers import UsageError, FAMILIES, papers, paper_status, project_root
+from . import __version__
+from .papers import UsageError, FAMILIES, get_paper, papers, paper_status, project_root
 from .record import markdown_table
 
 # %% ../nbs/07_cli.ipynb #e17bf84a
@@ -27,27 +28,49 @@ def _cmd_list(a):
                      "verdict": s["verdict"]})
     print(markdown_table(rows))
 
+def _cmd_params(a):
+    from bulat_nb.runs import parameter_specs, read_manifest
+    p, root = get_paper(a.slug), project_root()
+    if not (root / p.notebook).exists(): raise UsageError(f"{p.id} {p.slug} has no notebook yet ({p.notebook} is missing)")
+    full = read_manifest(root)[1].get(p.slug, {})
+    print(markdown_table([{"parameter": k, "smoke": repr(s.default), "full": repr(full[k]) if k in full else "(smoke)",
+                           "range": s.describe(), "description": s.doc} for k, s in parameter_specs(root / p.notebook).items()]))
+
+# %% ../nbs/07_cli.ipynb #2633210f
 def _cmd_run(a):
-    from bulat_nb.runs import execute
+    from bulat_nb.runs import execute, verdict_rows
     rec = execute(a.slug, a.profile, a.param or (), progress=not a.quiet)
     print(f"{rec['status']}: {rec['run_dir']} ({rec['duration_s']:.1f} s)")
     if rec["status"] != "ok": print(f"  {rec.get('error')}", file=sys.stderr); return 1
+    rows = verdict_rows(rec)
+    if rows: print("\n" + markdown_table(rows, ["claim", "this run", "recorded"]))
 
 def _cmd_reproduce(a):
     from bulat_nb.runs import reproduce, report
-    recs = reproduce(a.slugs, a.family, a.profile, a.record, progress=not a.quiet)
-    if a.record: print("\nRecorded results (results/):\n"); print(report())
+    if a.allow_dirty and not a.record: raise UsageError("--allow-dirty only makes sense with --record")
+    recs = reproduce(a.slugs, a.family, a.profile, a.record, progress=not a.quiet, allow_dirty=a.allow_dirty)
+    if a.record: print("\nRecorded results (results/):\n"); print(report(slugs=[r["slug"] for r in recs]))
     return 0 if all(r["status"] == "ok" for r in recs) else 1
 
+# %% ../nbs/07_cli.ipynb #9bb49e57
 def _cmd_report(a):
     from bulat_nb.runs import report
     from bulat_nb.record import atomic_write_text
-    md = report()
+    if a.output and not Path(a.output).resolve().parent.is_dir():
+        raise UsageError(f"cannot write {a.output}: folder {Path(a.output).resolve().parent} does not exist")
+    md = report(slugs=a.slugs, family=a.family)
     if a.output: atomic_write_text(a.output, md + "\n")
     print(md)
 
+def _port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        try: s.bind(("127.0.0.1", port)); return True
+        except OSError: return False
+
 def _cmd_docs(a):
     from bulat_nb.docs import build_docs, serve_docs
+    if a.serve and not _port_free(a.port): raise UsageError(f"port {a.port} is busy: choose another with --port")
     out = build_docs(project_root())
     print(f"built {out / 'index.html'}")
     if a.serve: serve_docs(out, a.port)
@@ -60,9 +83,12 @@ def _profile(v):
 def make_parser() -> argparse.ArgumentParser:
     "The `bulat_nb` argument parser."
     ps = argparse.ArgumentParser(prog="bulat_nb", description="Run, reproduce and report the bulat_nb papers.")
+    ps.add_argument("--version", action="version", version=f"bulat_nb {__version__}")
     sub = ps.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("list", help="list the 50 papers with their status"); s.set_defaults(fn=_cmd_list)
     s.add_argument("--family", choices=list(FAMILIES), help="only this family")
+    s = sub.add_parser("params", help="a paper's parameters: smoke default, full value, valid range"); s.set_defaults(fn=_cmd_params)
+    s.add_argument("slug", help="paper slug or id")
     s = sub.add_parser("run", help="run one paper's notebook with papermill"); s.set_defaults(fn=_cmd_run)
     s.add_argument("slug", help="paper slug or id (see `bulat_nb list`)")
     s.add_argument("--profile", type=_profile, help="smoke (notebook defaults) or full (settings.ini)")
@@ -73,9 +99,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--family", choices=list(FAMILIES), help="only this family")
     s.add_argument("--profile", type=_profile, help="smoke or full")
     s.add_argument("--record", action="store_true", help="write each ok full run into results/<slug>.json")
+    s.add_argument("--allow-dirty", action="store_true", help="with --record: record from a tree with uncommitted changes (marked)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s = sub.add_parser("report", help="the recorded results table across papers"); s.set_defaults(fn=_cmd_report)
-    s.add_argument("-o", "--output", help="also write the markdown to this file")
+    s = sub.add_parser("report", help="the recorded results across papers"); s.set_defaults(fn=_cmd_report)
+    s.add_argument("slugs", nargs="*", help="papers (default: all recorded)")
+    s.add_argument("--family", choices=list(FAMILIES), help="only this family")
+    s.add_argument("-o", "--output", help="also write the markdown to this file (its folder must exist)")
     s = sub.add_parser("docs", help="build the docs site offline"); s.set_defaults(fn=_cmd_docs)
     s.add_argument("--serve", action="store_true", help="serve the built site on localhost")
     s.add_argument("--port", type=int, default=8000, help="port for --serve")

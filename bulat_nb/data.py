@@ -10,7 +10,7 @@ import os, json, random, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['cache_dir', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'array_dls',
+__all__ = ['cache_dir', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'array_dls', 'holdout',
            'fit_classifier']
 
 # %% ../nbs/01_data.ipynb #e088144f
@@ -108,6 +108,15 @@ def array_dls(x, y, x_valid, y_valid, # train and validation inputs/targets (num
     train.rng = random.Random(seed)  # fastai shuffles with its own `rng`, drawn from the global state unless set
     valid = DataLoader(TensorDataset(t(x_valid), t(y_valid)), bs=bs)
     return DataLoaders(train, valid)
+
+# %% ../nbs/01_data.ipynb #6a0a3ba5
+def holdout(data: dict, # arrays `x, y, x_test, y_test` (extra keys are split alike if they have one entry per training example)
+            n_val: int, # training examples moved to the evaluation split
+           ) -> dict:
+    "The training part split in two: the first `len(x) - n_val` examples to train, the last `n_val` as `x_test, y_test`."
+    n = len(data["x"])
+    if not 0 < n_val < n: raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
+    return {"x": data["x"][:n - n_val], "y": data["y"][:n - n_val], "x_test": data["x"][n - n_val:], "y_test": data["y"][n - n_val:]}
 
 # %% ../nbs/01_data.ipynb #7282c260
 def fit_classifier(model: torch.nn.Module, # the network (logits out)

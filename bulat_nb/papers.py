@@ -91,11 +91,13 @@ PAPERS = tuple(Paper(i, f, s, int(y), t) for i, f, s, y, t in
                (tuple(c.strip() for c in line.split("|", 4)) for line in _TABLE.strip().splitlines()))
 
 # %% ../nbs/02_papers.ipynb #08c4b6d4
-def get_paper(key: str, # slug ("xnornet_pp") or id ("P38")
+def get_paper(key: str, # slug ("xnornet_pp") or id ("P38", "p38", "38")
              ) -> Paper:
     "Look a paper up by slug or id; an unknown one raises `UsageError` with the closest matches."
+    k = str(key).strip()
+    if k.isdigit(): k = f"P{int(k):02d}"                      # 38 -> P38, 7 -> P07
     for p in PAPERS:
-        if key in (p.slug, p.id): return p
+        if k.lower() in (p.slug, p.id.lower()): return p
     close = difflib.get_close_matches(str(key), [p.slug for p in PAPERS], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else " See `bulat_nb list`."
     raise UsageError(f"unknown paper {key!r}.{hint}")
@@ -132,9 +134,9 @@ def paper_status(p: Paper, # the paper
     "Whether the paper has a notebook and a recorded result, and the recorded verdict."
     root = Path(root); res = result_path(p, root)
     rec = json.loads(res.read_text()) if res.exists() else {}
-    claims = rec.get("claims", [])
-    holds = [c.get("holds") for c in claims]
-    verdict = ("—" if not claims else "holds" if all(holds) else "does not hold" if not any(holds) else "partly holds")
+    from bulat_nb.record import claim_state  # record imports this module
+    states = [claim_state(c) for c in rec.get("claims", [])]
+    verdict = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states)) or "—"
     return {"notebook": (root / p.notebook).exists(), "result": res.exists(), "verdict": verdict}
 
 # %% ../nbs/02_papers.ipynb #d546052d

@@ -1,4 +1,4 @@
-"""The notebook side of a run: claims, `metrics.json`, figures, atomic writes, and the recorded-results view used by the docs.
+"""The notebook side of a run: `metrics.json`, figures, atomic writes, claim states, and the recorded-results view used by the docs.
 
 Docs: https://bulat-nb.github.io/bulat_nb/record.html.md"""
 
@@ -11,8 +11,9 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 # %% auto #0
-__all__ = ['atomic_write_text', 'atomic_write_json', 'claim', 'run_dir', 'save_figure', 'save_metrics', 'fmt_stat',
-           'markdown_table', 'holds_label', 'claims_table', 'recorded_markdown', 'show_recorded']
+__all__ = ['STATES', 'RULE', 'atomic_write_text', 'atomic_write_json', 'claim_state', 'state_label', 'claim', 'run_dir',
+           'run_profile', 'save_figure', 'save_metrics', 'fmt_stat', 'markdown_table', 'claims_markdown',
+           'recorded_markdown', 'show_recorded']
 
 # %% ../nbs/03_record.ipynb #6cb5bafe
 import numpy as np
@@ -20,6 +21,7 @@ from .papers import get_paper, project_root, result_path
 
 # %% ../nbs/03_record.ipynb #52421a31
 def _to_builtin(o):
+    "JSON fallback: numpy and torch scalars and arrays, paths."
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
     if isinstance(o, np.bool_): return bool(o)
@@ -28,39 +30,69 @@ def _to_builtin(o):
     if hasattr(o, "item"): return o.item()  # 0-d torch tensors
     raise TypeError(f"cannot record a {type(o).__name__} in JSON")
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    "Write `text` to `path` through a temporary file and a rename."
+# %% ../nbs/03_record.ipynb #452f20ae
+def atomic_write_text(path: str | Path, # the file to (re)write
+                      text: str) -> Path:
+    "Write `text` to `path` through a temporary file and a rename; the file gets the usual permissions (0666 less the umask)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp makes it 0600
+    umask = os.umask(0); os.umask(umask)
     try:
         with os.fdopen(fd, "w") as f: f.write(text)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
+# %% ../nbs/03_record.ipynb #d349a882
 def atomic_write_json(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON (numpy and torch scalars converted), atomically."
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_to_builtin) + "\n")
 
 # %% ../nbs/03_record.ipynb #abf37649
-def _summary(v) -> tuple[float, float, int]:
-    a = np.atleast_1d(np.asarray(v, dtype=float))
-    if a.size == 0 or not np.all(np.isfinite(a)): raise ValueError(f"need finite numbers, got {v!r}")
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, int(a.size)
+STATES = ("holds", "does not hold", "within noise", "not tested")
 
-def claim(claim: str, # the paper's claim, in our words
-          metric: str, # what is compared, with its unit ("test accuracy (%)")
-          ours, # the method's value, or its per-seed values
-          baseline, # the baseline's value, or its per-seed values
-          higher_is_better: bool = True, # direction of the metric
-          holds: bool | None = None, # override the default test (method's mean better than the baseline's)
-         ) -> dict:
-    "One claim record: means, sample stds and counts of method and baseline, and whether the claim holds."
-    (m, s, n), (bm, bs, bn) = _summary(ours), _summary(baseline)
-    if holds is None: holds = m > bm if higher_is_better else m < bm
-    return {"claim": claim, "metric": metric, "ours": m, "ours_std": s, "baseline": bm, "baseline_std": bs,
-            "n": n, "higher_is_better": higher_is_better, "holds": bool(holds)}
+RULE = ("Each claim compares a method with a baseline over seeds. It **holds** when Welch's two-sided t-test on the "
+        "per-seed values (a one-sample t-test against a constant) gives p < 0.05 and the difference goes the claimed way, "
+        "**does not hold** when p < 0.05 and it goes the other way, and is **within noise** otherwise. It is **not tested** "
+        "when the numbers cannot decide it: an arm does not beat its trivial baseline (chance, the mean predictor, an "
+        "order-blind control) on every seed and significantly over seeds; an arm's training loss never left its initial "
+        "value; the ranking changes when the arms train for at least twice the budget; or a side has a single seed. Exact "
+        "quantities (parameter and MAC counts) are compared directly. Smoke runs are never evidence.")
+
+def _legacy_state(c: dict) -> str:
+    "The state of a pre-2026-12 record: yes/no, or within noise when |Δ| ≤ 2 unpaired standard errors."
+    n, d = c.get("n", 1), c["ours"] - c["baseline"]
+    se = ((c.get("ours_std", 0) ** 2 + c.get("baseline_std", 0) ** 2) / n) ** 0.5 if n > 1 else math.nan
+    if n > 1 and abs(d) <= 2 * se: return "within noise"
+    return "holds" if c["holds"] else "does not hold"
+
+def claim_state(c: dict, # a claim record
+               ) -> str:
+    "The claim's state: one of `STATES`."
+    s = c["state"] if "state" in c else _legacy_state(c)
+    if s not in STATES: raise ValueError(f"unknown claim state {s!r}; states: {STATES}")
+    return s
+
+# %% ../nbs/03_record.ipynb #b7d4160c
+def state_label(c: dict, # a claim record
+               ) -> str:
+    "The state as shown in tables, marked when the run was not evidence (smoke or modified profile)."
+    s, profile = claim_state(c), c.get("profile", "full")
+    if profile == "full": return s
+    return f"{s} ({'smoke' if profile == 'smoke' else 'modified profile'}: not evidence)"
+
+# %% ../nbs/03_record.ipynb #7469c546
+def claim(claim: str, metric: str, ours, baseline, higher_is_better: bool = True, holds: bool | None = None) -> dict:
+    "Legacy yes/no claim (mean better than the baseline's), kept until every paper notebook uses `bulat_nb.experiment.claim`."
+    a, b = np.atleast_1d(np.asarray(ours, dtype=float)), np.atleast_1d(np.asarray(baseline, dtype=float))
+    if a.size == 0 or b.size == 0 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))): raise ValueError("need finite numbers")
+    if holds is None: holds = a.mean() > b.mean() if higher_is_better else a.mean() < b.mean()
+    sd = lambda v: float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return {"claim": claim, "metric": metric, "ours": float(a.mean()), "ours_std": sd(a), "baseline": float(b.mean()),
+            "baseline_std": sd(b), "n": int(a.size), "higher_is_better": higher_is_better, "holds": bool(holds),
+            "profile": run_profile()}
 
 # %% ../nbs/03_record.ipynb #dfa66029
 def run_dir() -> Path | None:
@@ -68,6 +100,11 @@ def run_dir() -> Path | None:
     d = os.environ.get("BULAT_NB_RUN_DIR")
     return Path(d) if d else None
 
+def run_profile() -> str:
+    "`full` in an unmodified full-profile run, `custom` in a full run with overridden parameters, else `smoke`."
+    return os.environ.get("BULAT_NB_PROFILE") or "smoke"
+
+# %% ../nbs/03_record.ipynb #0a6f1e8d
 def save_figure(fig, # a matplotlib figure (or seaborn grid)
                 name: str, # file stem, e.g. "accuracy"
                 dpi: int = 110) -> Path | None:
@@ -79,18 +116,20 @@ def save_figure(fig, # a matplotlib figure (or seaborn grid)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 
+# %% ../nbs/03_record.ipynb #38bf029b
 def save_metrics(slug: str, # the paper's slug
                  metrics: dict, # the numbers (tables as lists of row dicts are fine)
-                 claims: list[dict], # from `claim`
-                 verdict: str, # one paragraph: the claims, what we measured, whether they hold
+                 claims: list[dict], # from `bulat_nb.experiment.claim` (or `Runs.claim`)
+                 verdict: str, # the verdict text (see `bulat_nb.experiment.verdict`)
                 ) -> dict:
     "Assemble the run's `metrics.json` record and write it to the run directory, if there is one."
     get_paper(slug)
     if not claims: raise ValueError("a paper's experiment must state at least one claim")
+    for c in claims: claim_state(c)  # every claim carries a known state
     d = run_dir()
     figures = sorted(p.stem for p in d.glob("*.png")) if d else []
-    rec = {"slug": slug, "metrics": metrics, "claims": claims, "verdict": verdict, "figures": figures,
-           "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    rec = {"slug": slug, "profile": run_profile(), "metrics": metrics, "claims": claims, "verdict": verdict,
+           "figures": figures, "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if d is not None: atomic_write_json(d / "metrics.json", rec)
     return rec
 
@@ -100,6 +139,7 @@ def fmt_stat(mean: float, std: float = 0.0, n: int = 1, digits: int = 2) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)): return "—"
     return f"{mean:.{digits}f}" if n <= 1 else f"{mean:.{digits}f} ± {std:.{digits}f} (n={n})"
 
+# %% ../nbs/03_record.ipynb #b9fbe7b4
 def markdown_table(rows: list[dict], # one dict per row
                    columns: list[str] | None = None, # keys to show, in order (default: the first row's)
                   ) -> str:
@@ -111,18 +151,17 @@ def markdown_table(rows: list[dict], # one dict per row
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
-def holds_label(c: dict) -> str:
-    "yes/no, plus '(within noise)' when |ours − baseline| ≤ 2 standard errors (unpaired: √((s²_ours + s²_base)/n))."
-    n, d = c.get("n", 1), c["ours"] - c["baseline"]
-    se = ((c.get("ours_std", 0) ** 2 + c.get("baseline_std", 0) ** 2) / n) ** 0.5 if n > 1 else float("nan")
-    return ("yes" if c["holds"] else "no") + (" (within noise)" if n > 1 and abs(d) <= 2 * se else "")
+# %% ../nbs/03_record.ipynb #9a80bb6e
+def _side(c: dict, key: str) -> str: return fmt_stat(c[key], c.get(f"{key}_std", 0), c.get("n", 1))
 
-def claims_table(rec: dict) -> str:
-    "Markdown table of a record's claims."
-    return markdown_table([{"claim": c["claim"], "metric": c["metric"],
-                            "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
-                            "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                            "holds": holds_label(c)} for c in rec["claims"]])
+def claims_markdown(rec: dict, # a metrics or results record
+                   ) -> str:
+    "A record's claims as a markdown list (no table: claims are sentences): state, claim, metric, method vs baseline, reason."
+    out = []
+    for c in rec["claims"]:
+        why = f" — {c['reason']}" if c.get("reason") else ""
+        out.append(f"- **{state_label(c)}** — {c['claim']}. *{c['metric']}:* {_side(c, 'ours')} vs {_side(c, 'baseline')}{why}")
+    return "\n".join(out)
 
 # %% ../nbs/03_record.ipynb #d1a7f06b
 def recorded_markdown(slug: str, # the paper's slug
@@ -137,7 +176,7 @@ def recorded_markdown(slug: str, # the paper's slug
         return f"_No recorded full-profile result yet: run `bulat_nb reproduce {slug} --profile full --record`._", []
     rec = json.loads(path.read_text()); run = rec.get("run", {})
     figs = [root / "results" / slug / f"{f}.png" for f in rec.get("figures", [])]
-    md = [claims_table(rec), "", f"**Verdict.** {rec['verdict']}", ""]
+    md = [claims_markdown(rec), "", f"**Verdict.** {rec['verdict']}", ""]
     if images: md += [f"![{f.stem}]({figure_prefix}{f.name})" for f in figs if f.exists()]
     if run:
         md += ["", f"<small>Recorded {run.get('start', '?')[:10]} · profile `{run.get('profile')}` · "

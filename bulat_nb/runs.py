@@ -6,19 +6,22 @@ Docs: https://bulat-nb.github.io/bulat_nb/runs.html.md"""
 
 # %% ../nbs/04_runs.ipynb #1bca3625
 from __future__ import annotations
-import ast, os, sys, json, shutil, secrets, platform, subprocess, configparser, contextlib, time
+import ast, io, os, re, sys, json, math, shutil, secrets, platform, subprocess, configparser, contextlib, time, tokenize
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from importlib import metadata
 
 # %% auto #0
-__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'read_manifest', 'notebook_parameters', 'coerce_parameter',
-           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'execute', 'record_run',
-           'select_papers', 'reproduce', 'run_claims', 'report_rows', 'report', 'results_page', 'write_results_page']
+__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'read_manifest', 'ParamSpec', 'parse_spec', 'parameter_specs',
+           'notebook_parameters', 'coerce_parameter', 'check_parameters', 'resolve_parameters', 'git_info',
+           'package_versions', 'machine_info', 'new_run_id', 'execute', 'keep_executed', 'record_run', 'select_papers',
+           'verdict_rows', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
-from .record import atomic_write_json, markdown_table, fmt_stat, holds_label
+from .record import (RULE, STATES, atomic_write_json, atomic_write_text, markdown_table, claim_state, state_label,
+                             claims_markdown, _side)
 
 # %% ../nbs/04_runs.ipynb #dc41e3e8
 PROFILES = ("smoke", "full")
@@ -49,18 +52,99 @@ def read_manifest(root: str | Path) -> tuple[dict, dict]:
     return run, full
 
 # %% ../nbs/04_runs.ipynb #e3082543
-def notebook_parameters(path: str | Path) -> dict:
-    "The names and default values assigned in the notebook's `parameters`-tagged cell."
+@dataclass(frozen=True)
+class ParamSpec:
+    "One parameter of a paper notebook: its default, its valid range or choices, and its description."
+    name: str
+    default: object
+    doc: str = ""
+    low: float | None = None # lower bound of the valid interval
+    high: float | None = None # upper bound
+    low_open: bool = False # `(` instead of `[`
+    high_open: bool = False # `)` instead of `]`
+    choices: tuple | None = None # the allowed values, from `{...}`
+    multiple: int | None = None # values must be a multiple of this
+    @property
+    def constrained(self) -> bool: return self.low is not None or self.choices is not None
+    def describe(self) -> str:
+        "The valid range as written in the notebook, e.g. `[1, 200]` or `{'cut', 'order'}`."
+        if self.choices is not None: return "{" + ", ".join(map(repr, self.choices)) + "}"
+        if self.low is None: return "any"
+        b = lambda v: "inf" if v == math.inf else "-inf" if v == -math.inf else repr(v)
+        s = f"{'(' if self.low_open else '['}{b(self.low)}, {b(self.high)}{')' if self.high_open else ']'}"
+        return s + (f" multiple of {self.multiple}" if self.multiple else "")
+    def problem(self, value) -> str | None:
+        "Why `value` is not valid for this parameter, or `None` if it is."
+        if isinstance(value, (list, tuple)):
+            if not value: return f"parameter {self.name!r} must not be empty"
+            return next((p for v in value if (p := self.problem(v))), None)
+        if self.choices is not None and value not in self.choices:
+            return f"parameter {self.name!r} must be one of {self.describe()}, got {value!r}"
+        if self.low is None or isinstance(value, bool) or not isinstance(value, (int, float)): return None
+        below = value <= self.low if self.low_open else value < self.low
+        above = value >= self.high if self.high_open else value > self.high
+        off_grid = self.multiple and value % self.multiple
+        if below or above or off_grid or math.isnan(value):
+            return f"parameter {self.name!r} must be in {self.describe()}, got {value!r}"
+        return None
+
+# %% ../nbs/04_runs.ipynb #a8753d93
+_INTERVAL = re.compile(r"^(?P<lo_b>[\[(])\s*(?P<lo>[^,\[\]()]+?)\s*,\s*(?P<hi>[^,\[\]()]+?)\s*(?P<hi_b>[\])])"
+                       r"(?:\s+multiple of\s+(?P<mult>\d+))?\s*(?P<doc>.*)$")
+_CHOICES = re.compile(r"^(?P<set>\{[^}]*\})\s*(?P<doc>.*)$")
+
+_ARITH = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b, ast.Pow: lambda a, b: a ** b}
+
+def _number(node):
+    "Evaluate a bound: numbers, `inf`, unary minus, and + - * ** between them (so `2**31` reads as written)."
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool): return node.value
+    if isinstance(node, ast.Name) and node.id == "inf": return math.inf
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _number(node.operand); return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITH: return _ARITH[type(node.op)](_number(node.left), _number(node.right))
+    raise ValueError(ast.dump(node))
+
+def _bound(text: str, where: str) -> float:
+    try: return _number(ast.parse(text.strip(), mode="eval").body)
+    except (ValueError, SyntaxError): raise UsageError(f"{where}: bad bound {text!r}") from None
+
+def parse_spec(name: str, # the parameter's name
+               default, # its default value (a Python literal)
+               comment: str, # the comment after it, without the `#`
+               where: str = "", # for error messages
+              ) -> ParamSpec:
+    "A `ParamSpec` from a parameter's trailing comment: `[lo, hi]` (`(`/`)` for open ends, optional `multiple of N`) or `{choices}`, then its description."
+    c = comment.strip()
+    if m := _INTERVAL.match(c):
+        return ParamSpec(name, default, m["doc"].strip(), low=_bound(m["lo"], where), high=_bound(m["hi"], where),
+                         low_open=m["lo_b"] == "(", high_open=m["hi_b"] == ")",
+                         multiple=int(m["mult"]) if m["mult"] else None)
+    if m := _CHOICES.match(c):
+        try: choices = ast.literal_eval(m["set"])
+        except (ValueError, SyntaxError): raise UsageError(f"{where}: bad choice set {m['set']!r}") from None
+        return ParamSpec(name, default, m["doc"].strip(), choices=tuple(sorted(choices, key=repr)))
+    return ParamSpec(name, default, c)
+
+def parameter_specs(path: str | Path) -> dict[str, ParamSpec]:
+    "The parameters of a notebook's `parameters`-tagged cell: `name = literal  # [range] description`, one per line."
     nb = json.loads(Path(path).read_text())
     cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1: raise UsageError(f"{path} must have exactly one cell tagged 'parameters', found {len(cells)}")
     src = "".join(cells[0]["source"])
-    out = {}
+    comments = {t.start[0]: t.string[1:] for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+    specs = {}
     for node in ast.parse(src).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             raise UsageError(f"{path}: the parameters cell may only hold `name = literal` lines")
-        out[node.targets[0].id] = ast.literal_eval(node.value)
-    return out
+        name = node.targets[0].id
+        spec = parse_spec(name, ast.literal_eval(node.value), comments.get(node.lineno, ""), f"{path}: {name}")
+        if (p := spec.problem(spec.default)): raise UsageError(f"{path}: the default breaks its own range: {p}")
+        specs[name] = spec
+    return specs
+
+def notebook_parameters(path: str | Path) -> dict:
+    "The names and default values assigned in the notebook's `parameters`-tagged cell."
+    return {k: s.default for k, s in parameter_specs(path).items()}
 
 # %% ../nbs/04_runs.ipynb #1f542dba
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
@@ -87,13 +171,27 @@ def coerce_parameter(name: str, # parameter name
     if type(value) is not want: raise bad()
     return value
 
+# %% ../nbs/04_runs.ipynb #3a30f2b2
+def check_parameters(slug: str, # the paper's slug or id
+                     namespace: dict, # where the parameters live: the notebook's `globals()`
+                    ) -> dict:
+    "Check the values a paper notebook is about to use against its declared types and ranges; return them all."
+    p = get_paper(slug)
+    specs = parameter_specs(project_root() / p.notebook)
+    missing = [k for k in specs if k not in namespace]
+    if missing: raise UsageError(f"{p.slug}: parameters not defined: {', '.join(missing)}")
+    values = {k: coerce_parameter(k, namespace[k], s.default) for k, s in specs.items()}
+    problems = [m for k, v in values.items() if (m := specs[k].problem(v))]
+    if problems: raise UsageError(f"{p.slug}: " + "; ".join(problems))
+    return values
+
 # %% ../nbs/04_runs.ipynb #7e84cdda
 def resolve_parameters(slug: str, # paper slug or id
                        profile: str | None = None, # "smoke" or "full" (default: settings.ini [run] profile)
                        overrides: list[tuple[str, str]] | dict = (), # (name, value) pairs from `-p NAME VALUE`
                        root: str | Path | None = None, # project root
                       ) -> dict:
-    "Check a run request and return its plan (paper, notebook, profile, parameters to inject, run settings)."
+    "Check a run request against the notebook's declared types and ranges; return its plan. Nothing is written."
     root = Path(root) if root else project_root()
     p = get_paper(slug)
     run, full = read_manifest(root)
@@ -101,29 +199,35 @@ def resolve_parameters(slug: str, # paper slug or id
     if profile not in PROFILES: raise UsageError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
     nb = root / p.notebook
     if not nb.exists(): raise UsageError(f"{p.id} {p.slug} has no notebook yet ({p.notebook} is missing)")
-    declared = notebook_parameters(nb)
+    specs = parameter_specs(nb)
+    def checked(k, v):
+        v = coerce_parameter(k, v, specs[k].default)
+        if (problem := specs[k].problem(v)): raise UsageError(problem)
+        return v
     params = {}
-    if "seed" in declared: params["seed"] = coerce_parameter("seed", run["seed"], declared["seed"])
+    if "seed" in specs: params["seed"] = checked("seed", run["seed"])
     if profile == "full":
         if p.slug not in full: raise UsageError(f"settings.ini has no [{p.slug}] section: the full profile is not defined")
         for k, v in full[p.slug].items():
-            if k not in declared: raise UsageError(f"settings.ini [{p.slug}]: {k!r} is not a parameter of {p.notebook}")
-            params[k] = coerce_parameter(k, v, declared[k])
-    for k, v in (overrides.items() if isinstance(overrides, dict) else overrides):
-        if k not in declared:
-            raise UsageError(f"unknown parameter {k!r} for {p.slug}; parameters: {', '.join(declared)}")
-        params[k] = coerce_parameter(k, v, declared[k])
-    return {"paper": p, "notebook": nb, "profile": profile, "parameters": params, "declared": declared,
-            "run": run, "root": root}
+            if k not in specs: raise UsageError(f"settings.ini [{p.slug}]: {k!r} is not a parameter of {p.notebook}")
+            try: params[k] = checked(k, v)
+            except UsageError as e: raise UsageError(f"settings.ini [{p.slug}]: {e}") from None
+    overrides = dict(overrides)
+    for k, v in overrides.items():
+        if k not in specs: raise UsageError(f"unknown parameter {k!r} for {p.slug}; parameters: {', '.join(specs)}")
+        params[k] = checked(k, v)
+    return {"paper": p, "notebook": nb, "profile": profile, "parameters": params, "specs": specs,
+            "values": {**{k: s.default for k, s in specs.items()}, **params}, "overrides": overrides,
+            "evidence": profile == "full" and not overrides, "run": run, "root": root}
 
 # %% ../nbs/04_runs.ipynb #44ce6f71
 def git_info(root: str | Path) -> dict:
-    "Commit and dirty flag of the checkout (`_runs/` and `results/` excluded from the dirty check)."
+    "Commit and dirty flag of the checkout (`_runs/`, `results/` and the results page made from it excluded)."
     def git(*a):
         r = subprocess.run(["git", *a], cwd=root, capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else None
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--", ".", ":(exclude)_runs", ":(exclude)results")
+    status = git("status", "--porcelain", "--", ".", ":(exclude)_runs", ":(exclude)results", ":(exclude)nbs/results.md")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 VERSIONED = ("bulat_nb", "torch", "torchvision", "fastai", "numpy", "nbdev", "papermill", "scikit-learn", "mnist1d")
@@ -150,6 +254,7 @@ def new_run_id(profile: str) -> str:
 
 @contextlib.contextmanager
 def _environ(**kv):
+    "Set environment variables for the duration of a `with` block."
     old = {k: os.environ.get(k) for k in kv}
     os.environ.update({k: str(v) for k, v in kv.items()})
     try: yield
@@ -158,22 +263,36 @@ def _environ(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
+# %% ../nbs/04_runs.ipynb #4d0b2d95
+def _kernel_config(log: Path) -> dict:
+    "papermill's kernel over IPC sockets (no plain-TCP warning), its own stderr into `log` (no teardown noise on Ctrl-C)."
+    from traitlets.config import Config
+    from jupyter_client.manager import AsyncKernelManager
+    class _LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(log, "ab") as f: return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": f})
+    c = Config(); c.KernelManager.transport = "ipc"
+    return {"config": c, "kernel_manager_class": _LoggedKernelManager}
+
+# %% ../nbs/04_runs.ipynb #862522f5
 def execute(slug: str, # paper slug or id
             profile: str | None = None, # "smoke" or "full"
             overrides=(), # (name, value) pairs
             root: str | Path | None = None, # project root
             progress: bool = True, # papermill's per-cell progress bar
             timeout: int | None = None, # per-cell timeout in seconds
+            plan: dict | None = None, # an already checked plan from `resolve_parameters`
            ) -> dict:
     "Run a paper notebook with papermill into a new run directory; return its `run.json` record."
-    plan = resolve_parameters(slug, profile, overrides, root)  # all checks happen before anything is written
+    plan = plan or resolve_parameters(slug, profile, overrides, root)  # all checks happen before anything is written
     import papermill as pm
     p, root, run = plan["paper"], plan["root"], plan["run"]
     run_id = new_run_id(plan["profile"])
     rdir = root / run["runs_dir"] / p.slug / run_id
     rdir.mkdir(parents=True, exist_ok=False)  # a run never reuses a directory
-    rec = {"run_id": run_id, "paper": p.id, "slug": p.slug, "profile": plan["profile"],
-           "parameters": plan["parameters"], "seed": plan["parameters"].get("seed"),
+    label = plan["profile"] if plan["evidence"] or plan["profile"] == "smoke" else "custom"
+    rec = {"run_id": run_id, "paper": p.id, "slug": p.slug, "profile": plan["profile"], "evidence": plan["evidence"],
+           "parameters": plan["values"], "overrides": plan["overrides"], "seed": plan["values"].get("seed"),
            "threads": run["threads"], "git": git_info(root), "versions": package_versions(),
            "machine": machine_info(), "start": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "status": "running", "run_dir": str(rdir)}
@@ -181,10 +300,10 @@ def execute(slug: str, # paper slug or id
     t0, err = time.monotonic(), None
     try:
         with _environ(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
-                      BULAT_NB_PROFILE=plan["profile"], BULAT_NB_ROOT=root, MPLBACKEND="Agg"):
+                      BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="Agg"):
             pm.execute_notebook(str(plan["notebook"]), str(rdir / f"{p.slug}.ipynb"), parameters=plan["parameters"],
                                 cwd=str(plan["notebook"].parent), progress_bar=progress, execution_timeout=timeout,
-                                kernel_name="python3", request_save_on_cell_execute=True)
+                                kernel_name="python3", request_save_on_cell_execute=True, **_kernel_config(rdir / "kernel.log"))
         status = "ok" if (rdir / "metrics.json").exists() else "failed"
         if status == "failed": err = "the notebook finished without writing metrics.json (no save_metrics call)"
     except KeyboardInterrupt:
@@ -193,25 +312,58 @@ def execute(slug: str, # paper slug or id
         status = "failed"
         err = f"{type(e).__name__}: {getattr(e, 'ename', '')} {getattr(e, 'evalue', '') or str(e).strip().splitlines()[-1:]}".strip()
     rec.update(status=status, error=err, duration_s=round(time.monotonic() - t0, 2),
-               end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+               end=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_end=git_info(root))
     atomic_write_json(rdir / "run.json", rec)
     if status == "interrupted": raise KeyboardInterrupt(str(rdir))
     return rec
 
 # %% ../nbs/04_runs.ipynb #efe1e704
+def keep_executed(src: str | Path, # the run's executed notebook
+                  dst: str | Path, # where to keep it (results/<slug>/<slug>.ipynb)
+                 ) -> Path:
+    "Keep an executed notebook with its outputs (tables, figures, printed verdicts); drop stderr, widget state and per-cell timings."
+    nb = json.loads(Path(src).read_text())
+    nb.get("metadata", {}).pop("widgets", None)
+    for c in nb["cells"]:
+        for k in ("papermill", "execution"): c.get("metadata", {}).pop(k, None)
+        if c["cell_type"] != "code": continue
+        outs = []
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr": continue  # progress bars, warnings
+            if "data" in o:
+                o["data"].pop("application/vnd.jupyter.widget-view+json", None)
+                if not o["data"]: continue
+            outs.append(o)
+        c["outputs"] = outs
+    return atomic_write_text(dst, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+# %% ../nbs/04_runs.ipynb #24c0e655
+_DIRTY = ("the tree has uncommitted changes outside results/ (see `git status`): a record must name a clean commit that "
+          "holds its code. Commit first, or pass --allow-dirty to record anyway (the record will say so).")
+
 def record_run(rec: dict, # a finished run's `run.json` record
-               root: str | Path | None = None) -> Path:
-    "Copy an `ok` full-profile run's metrics and figures into `results/<slug>.json` and `results/<slug>/`."
+               root: str | Path | None = None, # project root
+               allow_dirty: bool = False, # record even if the tree was not a clean commit (marked in the record)
+              ) -> Path:
+    "Copy an `ok`, unmodified full-profile run into `results/`: `<slug>.json`, its figures and its executed notebook."
     root = Path(root) if root else project_root()
     if rec["status"] != "ok": raise UsageError(f"run {rec['run_id']} has status {rec['status']}: not recorded")
-    if rec["profile"] != "full": raise UsageError("only full-profile runs are recorded in results/")
+    if rec["profile"] != "full" or rec.get("overrides"):
+        raise UsageError("only unmodified full-profile runs are recorded in results/ (no -p overrides)")
+    g0, g1 = rec["git"], rec.get("git_end", rec["git"])
+    clean = g0.get("commit") and g0.get("dirty") is False and g1.get("dirty") is False and g0["commit"] == g1.get("commit")
+    if not clean and not allow_dirty: raise UsageError(_DIRTY)
     rdir = Path(rec["run_dir"]); metrics = json.loads((rdir / "metrics.json").read_text())
-    p = get_paper(rec["slug"]); figdir = root / "results" / p.slug
-    if metrics.get("figures"): figdir.mkdir(parents=True, exist_ok=True)
+    p = get_paper(rec["slug"]); keep = root / "results" / p.slug
+    keep.mkdir(parents=True, exist_ok=True)
+    for old in keep.glob("*.png"):
+        if old.stem not in metrics.get("figures", []): old.unlink()  # figures of an earlier record
     for f in metrics.get("figures", []):
-        tmp = figdir / f".{f}.png.tmp"; shutil.copyfile(rdir / f"{f}.png", tmp); os.replace(tmp, figdir / f"{f}.png")
-    run = {k: rec[k] for k in ("run_id", "profile", "parameters", "seed", "threads", "git", "versions", "machine",
-                                "start", "duration_s")}
+        tmp = keep / f".{f}.png.tmp"; shutil.copyfile(rdir / f"{f}.png", tmp); os.chmod(tmp, 0o644); os.replace(tmp, keep / f"{f}.png")
+    keep_executed(rdir / f"{p.slug}.ipynb", keep / f"{p.slug}.ipynb")
+    run = {k: rec.get(k) for k in ("run_id", "profile", "parameters", "seed", "threads", "git", "versions", "machine",
+                                   "start", "duration_s")}
+    if not clean: run["allow_dirty"] = True
     path = atomic_write_json(result_path(p, root), {**metrics, "paper": p.id, "title": p.title, "run": run})
     write_results_page(root)
     return path
@@ -230,9 +382,32 @@ def select_papers(slugs=(), # slugs or ids
         return chosen
     return [p for p in chosen if (root / p.notebook).exists()]
 
-def reproduce(slugs=(), family=None, profile: str | None = None, record: bool = False,
-              root: str | Path | None = None, progress: bool = True, echo=print) -> list[dict]:
-    "Run several papers in turn with a progress bar; optionally record the ok full-profile ones."
+# %% ../nbs/04_runs.ipynb #9435f7cd
+def verdict_rows(rec: dict, # a finished run's `run.json` record
+                 root: str | Path | None = None) -> list[dict]:
+    "This run's claim states beside the recorded full-profile ones (matched by claim text)."
+    root = Path(root) if root else project_root()
+    m = Path(rec["run_dir"]) / "metrics.json"
+    if rec["status"] != "ok" or not m.exists(): return []
+    res = result_path(get_paper(rec["slug"]), root)
+    recorded = {c["claim"]: c for c in json.loads(res.read_text())["claims"]} if res.exists() else {}
+    rows = []
+    for c in json.loads(m.read_text())["claims"]:
+        r = recorded.get(c["claim"])
+        rows.append({"paper": rec["paper"], "claim": c["claim"], "this run": f"{state_label(c)}: {_side(c, 'ours')} vs {_side(c, 'baseline')}",
+                     "recorded": f"{state_label(r)}: {_side(r, 'ours')} vs {_side(r, 'baseline')}" if r else "—"})
+    return rows
+
+# %% ../nbs/04_runs.ipynb #32e0a9bd
+def reproduce(slugs=(), # papers (default: every paper with a notebook)
+              family=None, # only this family
+              profile: str | None = None, # "smoke" or "full"
+              record: bool = False, # record each ok full run in results/
+              root: str | Path | None = None,
+              progress: bool = True, # one progress bar over the papers
+              allow_dirty: bool = False, # record from a tree with uncommitted changes (marked in the records)
+              echo=print) -> list[dict]:
+    "Run several papers in turn with a progress bar and a line per paper; optionally record the ok full-profile ones."
     from tqdm.auto import tqdm
     root = Path(root) if root else project_root()
     chosen = select_papers(slugs, family, root)
@@ -240,61 +415,65 @@ def reproduce(slugs=(), family=None, profile: str | None = None, record: bool = 
     plans = [resolve_parameters(p.slug, profile, (), root) for p in chosen]  # check all before running any
     if record and any(pl["profile"] != "full" for pl in plans):
         raise UsageError("--record needs --profile full: results/ holds full-profile runs only")
+    if record and not allow_dirty and not _is_clean(root): raise UsageError(_DIRTY)
     out = []
     bar = tqdm(plans, desc="reproduce", unit="paper", disable=not progress, file=sys.stderr)
     for pl in bar:
         bar.set_postfix_str(pl["paper"].slug)
-        rec = execute(pl["paper"].slug, pl["profile"], (), root, progress=False)
-        if record and rec["status"] == "ok": rec["recorded"] = str(record_run(rec, root).relative_to(root))
+        rec = execute(pl["paper"].slug, progress=False, plan=pl)
+        if record and rec["status"] == "ok": rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
         out.append(rec)
+        bar.write(f"{rec['paper']} {rec['slug']}: {rec['status']} in {rec['duration_s']:.0f} s"
+                  + (f" ({rec.get('error')})" if rec["status"] != "ok" else ""), file=sys.stderr)
     echo(markdown_table([{"paper": r["paper"], "slug": r["slug"], "profile": r["profile"], "status": r["status"],
                           "seconds": r["duration_s"], "recorded": r.get("recorded", "—"), "run": r["run_dir"]}
                          for r in out]))
-    echo("")
-    echo(markdown_table(run_claims(out)))
+    rows = [row for r in out for row in verdict_rows(r, root)]
+    if rows: echo("\n" + markdown_table(rows))
     return out
 
-def run_claims(recs: list[dict]) -> list[dict]:
-    "One row per claim of the given finished runs (read from their `metrics.json`)."
-    rows = []
-    for r in recs:
-        m = Path(r["run_dir"]) / "metrics.json"
-        if r["status"] != "ok" or not m.exists(): continue
-        for c in json.loads(m.read_text())["claims"]:
-            rows.append({"paper": r["paper"], "claim": c["claim"], "metric": c["metric"],
-                         "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
-                         "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                         "holds": holds_label(c)})
-    return rows
+def _is_clean(root) -> bool:
+    g = git_info(root)
+    return bool(g["commit"]) and g["dirty"] is False
 
 # %% ../nbs/04_runs.ipynb #3c782ca7
-def report_rows(root: str | Path | None = None) -> list[dict]:
-    "One row per recorded claim across all papers, in paper order."
+def _records(slugs=(), family=None, root=None) -> list[tuple[Paper, dict]]:
     root = Path(root) if root else project_root()
+    chosen = [get_paper(s) for s in slugs] if slugs else papers(family)
+    if slugs and family: chosen = [p for p in chosen if p.family == family]
+    return [(p, json.loads(result_path(p, root).read_text())) for p in chosen if result_path(p, root).exists()]
+
+def report_rows(root: str | Path | None = None, # project root
+                slugs=(), family: str | None = None, # restrict to these papers / this family
+                links: bool = False, # titles as links to the papers' pages (for the docs)
+               ) -> list[dict]:
+    "One row per recorded paper: id, title, family, how many claims are in each state, the run date."
     rows = []
-    for p in papers():
-        path = result_path(p, root)
-        if not path.exists(): continue
-        rec = json.loads(path.read_text())
-        for c in rec["claims"]:
-            rows.append({"paper": p.id, "slug": p.slug, "claim": c["claim"], "metric": c["metric"],
-                         "ours": fmt_stat(c["ours"], c.get("ours_std", 0), c.get("n", 1)),
-                         "baseline": fmt_stat(c["baseline"], c.get("baseline_std", 0), c.get("n", 1)),
-                         "holds": holds_label(c), "run date": rec.get("run", {}).get("start", "")[:10]})
+    for p, rec in _records(slugs, family, root):
+        states = [claim_state(c) for c in rec["claims"]]
+        title = f"[{p.title}]({p.notebook.removeprefix('nbs/')})" if links else p.title
+        rows.append({"id": p.id, "title": title, "family": p.family, **{s: states.count(s) for s in STATES},
+                     "run date": rec.get("run", {}).get("start", "")[:10]})
     return rows
 
-def report(root: str | Path | None = None) -> str:
-    "The results table across papers, as markdown."
-    rows = report_rows(root)
-    if not rows: return "_No recorded results yet: `bulat_nb reproduce --profile full --record`._"
-    return markdown_table(rows)
+def report(root: str | Path | None = None, slugs=(), family: str | None = None, links: bool = False) -> str:
+    "The recorded results as markdown: one row per paper, then each paper's claims with their states and numbers."
+    recs = _records(slugs, family, root)
+    if not recs: return "_No recorded results yet: `bulat_nb reproduce --profile full --record`._"
+    out = [markdown_table(report_rows(root, slugs, family, links))]
+    for p, rec in recs:
+        dirty = " · recorded from a tree with uncommitted changes" if rec.get("run", {}).get("allow_dirty") else ""
+        out += ["", f"### {p.id} · {p.title}", "", claims_markdown(rec) + dirty]
+    return "\n".join(out)
 
+# %% ../nbs/04_runs.ipynb #6f4ed871
 def results_page(root: str | Path) -> str:
-    "The docs' Results page: a short heading over `report(root)`."
-    return ("# Results\n\nRecorded full-profile results, one row per claim (`bulat_nb reproduce --profile full --record` "
-            "records them; each paper's page shows its figures and verdict).\n\n" + report(root) + "\n")
+    "The docs' Results page: the rule, one row per paper (titles link to the pages), then each paper's claims."
+    return ("# Results\n\nRecorded full-profile results (`bulat_nb reproduce --profile full --record`). The table counts each "
+            "paper's claims by state; below it every claim is listed with the method's and the baseline's mean ± std over "
+            "seeds. Each paper's page shows its figures, baselines, training curves and budget check.\n\n"
+            f"**How a claim is decided.** {RULE}\n\n" + report(root, links=True) + "\n")
 
 def write_results_page(root: str | Path) -> Path:
     "Regenerate `nbs/results.md` (the Results page as Quarto renders it) from `results/`."
-    from bulat_nb.record import atomic_write_text
     return atomic_write_text(Path(root) / "nbs" / "results.md", results_page(root))

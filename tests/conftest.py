@@ -10,7 +10,8 @@ def root() -> Path: return ROOT
 
 TINY_NB_CODE = '''
 import os, time
-from bulat_nb.record import claim, save_metrics, save_figure
+from bulat_nb.record import save_metrics, save_figure
+from bulat_nb.experiment import claim
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
 if mode == "error": raise RuntimeError("boom from the notebook")
 if mode == "die": os._exit(1)
@@ -18,8 +19,9 @@ if mode == "sleep": time.sleep(60)
 if mode == "nometrics": pass
 else:
     fig, ax = plt.subplots(); ax.plot([0, n]); save_figure(fig, "tiny")
+    print(f"the answer is {n}")
     save_metrics("xnornet_pp", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS")},
-                 [claim("n is at least one", "n", n, 1, holds=n >= 1)], f"n = {n}")
+                 [claim("n is at least one", "n", n, 0.5, exact=True)], f"n = {n}")
 '''
 
 def make_tiny_project(d: Path, full_params: str = "n = 3\n") -> Path:
@@ -28,11 +30,20 @@ def make_tiny_project(d: Path, full_params: str = "n = 3\n") -> Path:
     (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = 1\nseed = 7\n\n[xnornet_pp]\n{full_params}")
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Tiny"),
-        nbformat.v4.new_code_cell("seed = 0\nn = 1\nmode = 'ok'\nlr = 0.1\nflag = False", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("seed = 0      # [0, 2**31) seed\nn = 1         # [1, 100] a count\n"
+                                  "mode = 'ok'   # {'ok', 'error', 'die', 'sleep', 'nometrics'} what the notebook does\n"
+                                  "lr = 0.1      # (0, 1] a rate\nflag = False  # a switch", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(TINY_NB_CODE)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
     nbformat.write(nb, d / "nbs" / "binary" / "xnornet_pp.ipynb")
+    git(d, "init", "-q"); git(d, "add", "-A"); git(d, "commit", "-qm", "tiny project")
     return d
+
+def git(d: Path, *args) -> str:
+    "Run git in `d` (with a fixed identity) and return its output."
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org"}
+    return subprocess.run(["git", *args], cwd=d, env=env, check=True, capture_output=True, text=True).stdout
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch) -> Path:

@@ -19,6 +19,12 @@ def test_list_shows_all_papers_with_status(root):
     (["run", "xnornet_pp", "-p", "no_such_param", "1"], "unknown parameter 'no_such_param'"),
     (["run", "xnornet_pp", "-p", "epochs", "abc"], "parameter 'epochs' expects int"),
     (["run", "xnornet_pp", "-p", "lr", "fast"], "parameter 'lr' expects float"),
+    (["run", "xnornet_pp", "-p", "epochs", "-3"], "parameter 'epochs' must be in [1, 500], got -3"),
+    (["run", "xnornet_pp", "-p", "n_seeds", "0"], "parameter 'n_seeds' must be in [1, 20], got 0"),
+    (["run", "P38", "-p", "lr", "2"], "parameter 'lr' must be in (0, 1], got 2.0"),
+    (["params", "nope"], "unknown paper 'nope'"),
+    (["reproduce", "xnornet_pp", "--allow-dirty"], "--allow-dirty only makes sense with --record"),
+    (["report", "-o", "/no/such/dir/report.md"], "folder /no/such/dir does not exist"),
     (["run", "xnornet_pp", "--profile", "huge"], "unknown profile 'huge'"),
     (["run", "<a paper without a notebook>"], "has no notebook yet"),
     (["reproduce", "xnornet_pp", "--record"], "--record needs --profile full"),
@@ -38,10 +44,25 @@ def test_usage_errors_exit_2_and_write_nothing(root, args, message):
     assert (tree(root / "_runs") if (root / "_runs").exists() else []) == before
     assert tree(root / "results") == results_before
 
-@pytest.mark.parametrize("cmd", ["list", "run", "reproduce", "report", "docs"])
+@pytest.mark.parametrize("cmd", ["list", "params", "run", "reproduce", "report", "docs"])
 def test_every_subcommand_has_help(cmd):
     r = cli(cmd, "--help")
     assert r.returncode == 0 and "usage: bulat_nb " + cmd in r.stdout
+
+def test_version_and_params(root):
+    from bulat_nb import __version__
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"bulat_nb {__version__}"
+    r = cli("params", "38", cwd=root)
+    assert r.returncode == 0, r.stderr
+    rows = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in r.stdout.splitlines()[2:]}
+    assert rows["epochs"][:3] == ["2", "40", "[1, 500]"] and rows["width"][1] == "(smoke)"   # smoke, full, range
+
+def test_report_selects_papers(root):
+    r = cli("report", "p38", cwd=root)
+    assert r.returncode == 0 and "P38" in r.stdout and "P49" not in r.stdout
+    r = cli("report", "--family", "face", cwd=root)
+    assert r.returncode == 0 and "P49" in r.stdout and "P38" not in r.stdout
 
 def test_report_prints_the_recorded_results(root, tmp_path):
     r = cli("report", "-o", str(tmp_path / "r.md"), cwd=root)

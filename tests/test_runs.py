@@ -2,7 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
-from conftest import cli, tree, make_tiny_project
+from conftest import cli, tree, make_tiny_project, git
 from bulat_nb.runs import read_manifest, notebook_parameters, resolve_parameters, coerce_parameter
 from bulat_nb.papers import get_paper, UsageError
 
@@ -17,17 +17,32 @@ def test_smoke_run_makes_a_complete_run_directory(tiny):
     r = cli("run", "xnornet_pp", "-p", "n", "2", "-p", "flag", "true")
     assert r.returncode == 0, r.stderr
     rd = only_run(tiny)
-    assert sorted(p.name for p in rd.iterdir()) == ["metrics.json", "run.json", "tiny.png", "xnornet_pp.ipynb"]
+    assert sorted(p.name for p in rd.iterdir()) == ["kernel.log", "metrics.json", "run.json", "tiny.png", "xnornet_pp.ipynb"]
     run = json.loads((rd / "run.json").read_text())
     assert run["status"] == "ok" and run["profile"] == "smoke" and run["paper"] == "P38"
-    assert run["parameters"] == {"seed": 7, "n": 2, "flag": True}     # seed from settings.ini [run]
+    assert run["parameters"] == {"seed": 7, "n": 2, "mode": "ok", "lr": 0.1, "flag": True}  # every value; seed from [run]
+    assert run["overrides"] == {"n": "2", "flag": "true"} and run["evidence"] is False
     assert run["seed"] == 7 and run["duration_s"] > 0 and run["start"] <= run["end"]
     assert {"torch", "papermill", "python"} <= set(run["versions"]) and run["machine"]["cpus"] >= 1
-    assert set(run["git"]) == {"commit", "dirty"}
+    assert set(run["git"]) == {"commit", "dirty"} and run["git"]["dirty"] is False
     m = json.loads((rd / "metrics.json").read_text())
     assert m["metrics"] == {"n": 2, "seed": 7, "threads": "1"}      # parameters and threads reached the kernel
-    assert m["claims"][0]["holds"] is True and m["figures"] == ["tiny"]
+    assert m["claims"][0]["state"] == "holds" and m["figures"] == ["tiny"]
+    assert m["profile"] == "smoke" and m["claims"][0]["profile"] == "smoke"
+    assert "holds (smoke: not evidence)" in r.stdout                 # the run ends with its verdicts, marked as smoke
+    modes = {f.name: f.stat().st_mode & 0o777 for f in rd.iterdir()}
+    assert len(set(modes.values())) == 1, modes                      # records get the same permissions as the rest
     assert not (tiny / "results").exists()                           # a run never touches results/
+    for noise in ("without encryption", "Unable to parse", "Traceback", "FutureWarning"): assert noise not in r.stderr, r.stderr
+
+@pytest.mark.parametrize("args,message", [(["-p", "n", "0"], "parameter 'n' must be in [1, 100], got 0"),
+                                          (["-p", "n", "-3"], "parameter 'n' must be in [1, 100], got -3"),
+                                          (["-p", "lr", "0"], "parameter 'lr' must be in (0, 1], got 0.0"),
+                                          (["-p", "mode", "fast"], "parameter 'mode' must be one of")])
+def test_out_of_range_parameters_exit_2_and_create_nothing(tiny, args, message):
+    r = cli("run", "xnornet_pp", *args)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tiny / "_runs").exists()
 
 def test_full_profile_injects_settings_and_records(tiny):
     r = cli("reproduce", "--profile", "full", "--record", "-q")
@@ -35,13 +50,33 @@ def test_full_profile_injects_settings_and_records(tiny):
     rec = json.loads((tiny / "results" / "xnornet_pp.json").read_text())
     assert rec["metrics"]["n"] == 3 and rec["run"]["profile"] == "full" and rec["paper"] == "P38"
     assert (tiny / "results" / "xnornet_pp" / "tiny.png").exists()
+    assert rec["run"]["git"]["dirty"] is False and "allow_dirty" not in rec["run"]
+    assert rec["run"]["parameters"] == {"seed": 7, "n": 3, "mode": "ok", "lr": 0.1, "flag": False}
+    kept = json.loads((tiny / "results" / "xnornet_pp" / "xnornet_pp.ipynb").read_text())   # the executed notebook, outputs in
+    outs = [o for c in kept["cells"] for o in c.get("outputs", [])]
+    assert any("the answer is 3" in "".join(o.get("text", "")) for o in outs)
+    assert not any(o.get("name") == "stderr" for o in outs)
     assert "n is at least one" in r.stdout                          # the summary and the results table
+    assert "P38 xnornet_pp: ok in" in r.stderr                      # a line per paper as it finishes
     # a later failing run leaves the recorded result and the earlier run intact
     before = (tiny / "results" / "xnornet_pp.json").read_text()
     r = cli("run", "xnornet_pp", "--profile", "full", "-p", "mode", "error")
     assert r.returncode == 1 and "boom from the notebook" in r.stderr
     assert (tiny / "results" / "xnornet_pp.json").read_text() == before
     assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+
+def test_record_refuses_a_dirty_tree(tiny):
+    (tiny / "nbs" / "binary" / "scratch.txt").write_text("uncommitted")
+    r = cli("reproduce", "--profile", "full", "--record", "-q")
+    assert r.returncode == 2 and "uncommitted changes outside results/" in r.stderr and not (tiny / "_runs").exists()
+    r = cli("reproduce", "--profile", "full", "--record", "--allow-dirty", "-q")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((tiny / "results" / "xnornet_pp.json").read_text())
+    assert rec["run"]["allow_dirty"] is True and rec["run"]["git"]["dirty"] is True
+    assert "recorded from a tree with uncommitted changes" in cli("report").stdout
+    # results/ and the results page it regenerates do not make the tree dirty: a second record from a clean commit works
+    (tiny / "nbs" / "binary" / "scratch.txt").unlink()
+    assert cli("reproduce", "--profile", "full", "--record", "-q").returncode == 0
 
 @pytest.mark.parametrize("mode,status,error", [("error", "failed", "boom from the notebook"),
                                                 ("die", "failed", "DeadKernelError"),
@@ -53,14 +88,16 @@ def test_failed_runs_are_recorded_as_failed(tiny, mode, status, error):
     assert run["status"] == status and error in run["error"], run["error"]
 
 def test_ctrl_c_marks_the_run_interrupted(tiny):
+    "Ctrl-C in a terminal signals the whole foreground process group: the run is marked interrupted, quietly."
     p = subprocess.Popen([str(Path(sys.executable).parent / "bulat_nb"), "run", "xnornet_pp", "-p", "mode", "sleep", "-q"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tiny.glob("_runs/xnornet_pp/*/run.json")): time.sleep(0.2)
     time.sleep(6)   # the kernel starts and enters the sleeping cell
-    p.send_signal(signal.SIGINT)
+    os.killpg(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, (out, err)
+    assert "Traceback" not in err and err.strip().startswith("bulat_nb: interrupted"), err
     run = json.loads((only_run(tiny) / "run.json").read_text())
     assert run["status"] == "interrupted" and run["duration_s"] < 60
 
