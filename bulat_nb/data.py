@@ -70,6 +70,7 @@ def random_split(x: np.ndarray, y: np.ndarray, # inputs and labels
     te, tr = idx[:n_test], idx[n_test:]
     return {"x": x[tr], "y": y[tr].astype(np.int64), "x_test": x[te], "y_test": y[te].astype(np.int64)}
 
+# %% ../nbs/01_data.ipynb #e884cbdd
 def _make_digits(seed: int, test_frac: float) -> dict:
     from sklearn.datasets import load_digits
     x, y = load_digits(return_X_y=True)

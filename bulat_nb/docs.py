@@ -6,21 +6,23 @@ Docs: https://bulat-nb.github.io/bulat_nb/docs.html.md"""
 
 # %% ../nbs/06_docs.ipynb #1e6e155a
 from __future__ import annotations
-import re, sys, json, time, shutil, warnings, subprocess, posixpath
+import re, ast, sys, json, time, shutil, warnings, subprocess, posixpath
 from pathlib import Path
 from functools import partial
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 
 # %% auto #0
 __all__ = ['DocsWarning', 'site_config', 'split_directives', 'directive_tags', 'front_matter', 'title_markdown', 'asis_markdown',
-           'recorded_slug', 'anchor', 'rewrite_links', 'equation_blocks', 'adapt_cell', 'adapt_nb', 'proc_notebooks',
+           'recorded_slug', 'anchor', 'rewrite_links', 'is_export', 'defined_names', 'code_anchor', 'show_doc_name',
+           'restore_exports', 'code_index', 'source_target', 'local_source', 'experiment_range',
+           'with_recorded_outputs', 'recorded_outputs', 'equation_blocks', 'adapt_cell', 'adapt_nb', 'proc_notebooks',
            'results_markdown', 'sphinx_conf', 'write_source', 'external_resources', 'build_docs', 'docs_server',
            'serve_docs']
 
 # %% ../nbs/06_docs.ipynb #c79a6b71
 import yaml, nbformat
 from nbdev.config import get_config, nbpath2html
-from .papers import UsageError
+from .papers import PAPERS, UsageError
 
 # %% ../nbs/06_docs.ipynb #af0a71b8
 class DocsWarning(UserWarning):
@@ -37,6 +39,11 @@ def _flat(entries):
     for e in entries:
         if isinstance(e, dict) and "section" in e: yield from _flat(e.get("contents") or [])
         else: yield e
+
+def _read_nb(path: Path) -> nbformat.NotebookNode:
+    "Read a notebook without nbformat's validation (nbdev's processed notebooks do not pass it, and it logs every error)."
+    nb = nbformat.reader.reads(Path(path).read_text())  # parses and rejoins line lists, no validation
+    return nb if nb.nbformat == 4 else nbformat.convert(nb, 4)
 
 # %% ../nbs/06_docs.ipynb #c0819d46
 def site_config(root: str | Path, # project root holding `_quarto.yml` (or `nbs/_quarto.yml`)
@@ -75,9 +82,9 @@ def split_directives(source: str, # a code cell's source
 
 def directive_tags(dirs: dict, # options from `split_directives`
                   ) -> list[str]:
-    "myst-nb tags that show the cell as Quarto would under these options."
+    "myst-nb tags that show the cell as Quarto would under these options (except exported code, which stays visible)."
     opt = lambda k: str(dirs.get(k, "")).lower()
-    if "hide" in dirs or opt("include") == "false" or {"export", "exporti"} & dirs.keys(): return ["remove-cell"]
+    if "hide" in dirs or opt("include") == "false": return ["remove-cell"]
     tags = []
     if opt("echo") == "false": tags.append("remove-input")
     elif opt("code-fold") in ("true", "show"): tags.append("hide-input")
@@ -130,25 +137,265 @@ def anchor(fragment: str) -> str:
 
 _MD_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 
+def _fragment(frag: str, page: str, code: dict | None) -> str:
+    "The anchor for `#frag` on `page`: a heading's, or the exported cell's for a symbol that has no `show_doc` heading."
+    cid = code["symbols"].get(page, {}).get(frag.lower()) if code else None
+    return code_anchor(cid) if cid and anchor(frag) not in code["documented"].get(page, set()) else anchor(frag)
+
 def rewrite_links(md: str, # markdown text of one page
                   page: str, # that page's source path, relative to `nbs/` ("binary/xnornet_pp.ipynb")
                   pages: dict, # every page of the site: source path -> path in the Sphinx tree ("00_core.ipynb" -> "core.ipynb")
                   site_urls: tuple = (), # addresses of the published site ("https://bulat-nb.github.io/bulat_nb"), whose links become local
+                  code: dict | None = None, # from `code_index`: links to undocumented symbols go to their exported cell
                  ) -> str:
     "`md` with links to the published site and to other notebooks turned into relative links between local pages."
-    html = {nbpath2html(k).as_posix() if k.endswith(".ipynb") else posixpath.splitext(k)[0] + ".html": v for k, v in pages.items()}
+    html = {nbpath2html(k).as_posix() if k.endswith(".ipynb") else posixpath.splitext(k)[0] + ".html": k for k in pages}
     here = posixpath.dirname(pages.get(page, page))
     def sub(m):
         url = m.group(2)
         target, _, frag = url.partition("#")
         base = next((u for u in site_urls if target.startswith(u + "/")), None)
-        if base: dest = html.get(target[len(base) + 1:])
+        if base: src = html.get(target[len(base) + 1:])
         elif target and not re.match(r"^[a-zA-Z][\w+.-]*:|^/", target):
-            dest = pages.get(posixpath.normpath(posixpath.join(posixpath.dirname(page), target)))
-        else: dest = None
-        if dest is None: return m.group(0)
-        return m.group(1) + posixpath.relpath(dest, here or ".") + (f"#{anchor(frag)}" if frag else "") + m.group(3)
+            src = posixpath.normpath(posixpath.join(posixpath.dirname(page), target))
+        else: src = None
+        if src not in pages: return m.group(0)
+        return m.group(1) + posixpath.relpath(pages[src], here or ".") + (f"#{_fragment(frag, src, code)}" if frag else "") + m.group(3)
     return _MD_LINK.sub(sub, md)
+
+# %% ../nbs/06_docs.ipynb #b7caedfa
+_EXPORTS = {"export", "exporti", "exports"}
+
+def is_export(cell: dict, # a notebook cell
+             ) -> bool:
+    "Whether `cell` is exported code (`#| export`, `exporti` or `exports`) that is not hidden."
+    if cell.get("cell_type") != "code": return False
+    dirs, _ = split_directives(cell.get("source", ""))
+    return bool(_EXPORTS & dirs.keys()) and "remove-cell" not in directive_tags(dirs)
+
+def _decorator(d) -> str:
+    d = d.func if isinstance(d, ast.Call) else d
+    return d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")
+
+def defined_names(source: str, # Python source, without `#|` lines
+                 ) -> list[str]:
+    "Names the code defines at top level: functions, classes, assignments, and `Cls.f` for a fastcore `@patch`ed `f(self:Cls)`."
+    try: tree = ast.parse(source)
+    except SyntaxError: return []
+    names = []
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(n.name)
+            if (not isinstance(n, ast.ClassDef) and "patch" in map(_decorator, n.decorator_list) and n.args.args
+                and n.args.args[0].annotation is not None):
+                names.append(f"{ast.unparse(n.args.args[0].annotation)}.{n.name}")
+        elif isinstance(n, ast.Assign): names += [t.id for t in n.targets if isinstance(t, ast.Name)]
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name): names.append(n.target.id)
+    return names
+
+def code_anchor(cell_id: str, # an exported cell's id
+               ) -> str:
+    "The cell's anchor on its page, `src-<cell id>`."
+    return "src-" + re.sub(r"[^a-z0-9-]+", "-", str(cell_id).lower())
+
+_HEADING = re.compile(r"^#{1,6}[ \t]+(\S+)", re.M)
+
+def show_doc_name(md: str, # a `show_doc` output as markdown
+                 ) -> str | None:
+    "The documented symbol (`LearnedScale`, `Learner.fit`): the first heading's text."
+    m = _HEADING.search(md)
+    return m.group(1).replace("\\", "").strip("`") if m else None
+
+# %% ../nbs/06_docs.ipynb #6df56275
+_SHOW_DOC = re.compile(r"\bshow_doc\(\s*([\w.]+)")
+
+def restore_exports(nb: dict, # nbdev's processed notebook
+                    src: dict, # the source notebook it was made from
+                   ) -> nbformat.NotebookNode:
+    "`nb` with the exported cells nbdev removed put back from `src`, each before the `show_doc` cells of the symbols it defines."
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = [nbformat.from_dict(json.loads(json.dumps(c))) for c in src["cells"]]
+    pos = {c.get("id"): i for i, c in enumerate(cells) if c.get("id")}
+    have = {c.get("id") for c in nb.cells}
+    todo = [i for i, c in enumerate(cells) if is_export(c) and c.get("id") and c["id"] not in have]
+    if not todo: return nb
+    names = {i: set(defined_names(split_directives(cells[i].source)[1])) for i in todo}
+    out, done, last = [], set(), -1   # last: the source position of the last cell nbdev kept
+    def put(upto):  # the missing exported cells between that cell and source position `upto`
+        for i in todo:
+            if last < i < upto and i not in done: out.append(cells[i]); done.add(i)
+    for c in nb.cells:
+        if (j := pos.get(c.get("id"))) is not None: put(j); last = j   # a cell nbdev kept
+        elif c.get("cell_type") == "code" and (m := _SHOW_DOC.search(c.get("source", ""))):  # a show_doc cell it added
+            sym = m.group(1)
+            owner = next((i for i in todo if i > last and i not in done and {sym, sym.split(".")[0]} & names[i]), None)
+            if owner is not None: put(owner + 1)
+        out.append(c)
+    put(len(cells))
+    nb.cells = out
+    return nb
+
+# %% ../nbs/06_docs.ipynb #af0585f8
+_PY_CELL = re.compile(r"^# %% (\S+) #([\w-]+)\s*$")
+_BLOB = re.compile(r"/blob/[^/]+/(?P<path>[^#?]+\.py)#L(?P<line>\d+)$")
+
+def _lib_path(root: Path) -> Path | None:
+    if not (root / "pyproject.toml").exists(): return None
+    try: lib = Path(get_config(root).lib_path)
+    except Exception: return None
+    return lib if lib.is_dir() else None
+
+def code_index(root: str | Path, # project root
+               pages, # the site's pages (paths relative to `nbs/`)
+              ) -> dict:
+    """Where the site's exported code is. `cells` `{page: {cell ids}}` and `symbols` `{page: {name (lowercase): cell id}}`
+    from the exported cells of each page's source notebook; `documented` `{page: {anchors of its show_doc headings}}`
+    from nbdev's processed notebooks (when current: `write_source` uses them); `py` `{module file: [(line, page or None, cell id), ...]}` from the `# %%` cell
+    markers nbdev writes into the modules it exports."""
+    root = Path(root); nbs, proc = root / "nbs", root / "_proc"
+    idx = {"cells": {}, "symbols": {}, "documented": {}, "py": {}}
+    for p in pages:
+        if not str(p).endswith(".ipynb") or not (nbs / p).is_file(): continue
+        ex = [c for c in _read_nb(nbs / p).cells if is_export(c) and c.get("id")]
+        idx["cells"][p] = {c.id for c in ex}
+        syms = idx["symbols"][p] = {}
+        for c in ex:
+            for n in defined_names(split_directives(c.source)[1]): syms.setdefault(n.lower(), c.id)
+        if (proc / p).is_file() and (proc / p).stat().st_mtime >= (nbs / p).stat().st_mtime:  # the page shows its API docs
+            idx["documented"][p] = {anchor(n) for c in _read_nb(proc / p).cells if c.cell_type == "code" and _SHOW_DOC.search(c.source)
+                                    and (md := asis_markdown(c)) is not None and (n := show_doc_name(md))}
+    if (lib := _lib_path(root)) is not None:
+        top = nbs.resolve()
+        for f in sorted(lib.rglob("*.py")):
+            marks = []
+            for i, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
+                if not (m := _PY_CELL.match(line)): continue
+                nb = (f.parent / m.group(1)).resolve()
+                marks.append((i, nb.relative_to(top).as_posix() if nb.suffix == ".ipynb" and nb.is_relative_to(top) else None, m.group(2)))
+            if marks and f.resolve().is_relative_to(root.resolve()): idx["py"][f.resolve().relative_to(root.resolve()).as_posix()] = marks
+    return idx
+
+def source_target(url: str, # a `[source]` link made by nbdev (".../blob/main/bulat_nb/core.py#L42")
+                  code: dict, # from `code_index`
+                 ) -> tuple[str, str] | None:
+    "`(page, cell id)`: the exported cell on the site that holds that line, if there is one."
+    m = _BLOB.search(url)
+    marks = code["py"].get(m.group("path"), []) if m else []
+    before = [k for k in marks if k[0] <= int(m.group("line"))]
+    if not before or before[-1][2] not in code["cells"].get(before[-1][1], ()): return None
+    return before[-1][1], before[-1][2]
+
+_SOURCE_LINK = re.compile(r"^\s*\[source\]\(([^)\s]+)\)\{\.nbdev-source\}\s*")
+
+def local_source(md: str, # a `show_doc` entry (from `asis_markdown`)
+                 page: str, # its page, relative to `nbs/`
+                 code: dict, # from `code_index`
+                ) -> str:
+    "`md` whose `[source]` link goes to the exported cell that defines the symbol (added if nbdev made none; dropped, with a warning, if the site has no such cell)."
+    m = _SOURCE_LINK.match(md)
+    url, body = (m.group(1), md[m.end():]) if m else (None, md)
+    hit = source_target(url, code) if url else None
+    if hit is None and (name := show_doc_name(body)):
+        for n in dict.fromkeys([name.lower(), name.split(".")[0].lower()]):
+            if hit := next(((p, s[n]) for p in [page, *code["symbols"]] if n in (s := code["symbols"].get(p, {}))), None): break
+    if hit is None:
+        if url: _warn(f"{page}: no exported cell of the site holds {url}: its [source] link is dropped")
+        return body
+    p, cid = hit
+    href = ("" if p == page else posixpath.relpath(p, posixpath.dirname(page) or ".")) + "#" + code_anchor(cid)
+    return f"[source]({href}){{.nbdev-source}}\n\n{body}"
+
+# %% ../nbs/06_docs.ipynb #00a01b0a
+def _tags(c) -> list: return c.get("metadata", {}).get("tags") or []
+
+def experiment_range(cells: list, # a notebook's cells
+                    ) -> tuple[int, int] | None:
+    "`(start, end)` of a paper's experiment: from the cell tagged `parameters` to the next `#` or `##` heading; `None` without one."
+    start = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code" and "parameters" in _tags(c)), None)
+    if start is None: return None
+    end = next((i for i in range(start + 1, len(cells)) if cells[i].get("cell_type") == "markdown"
+                and re.match(r"#{1,2}\s", cells[i].get("source", "").lstrip())), len(cells))
+    return start, end
+
+def _note(text: str) -> nbformat.NotebookNode: return nbformat.v4.new_markdown_cell("{.recorded-run}\n" + text)
+
+def _ran(c) -> bool:
+    "A code cell whose output the recorded run provides (not papermill's, not hidden, not the recorded-result cell)."
+    if c.get("cell_type") != "code" or "injected-parameters" in _tags(c) or recorded_slug(c.get("source", "")): return False
+    return "remove-cell" not in directive_tags(split_directives(c.get("source", ""))[0])
+
+def _same_code(a: str, b: str) -> bool:
+    norm = lambda s: [l.rstrip() for l in s.strip().splitlines()]
+    return norm(a) == norm(b)
+
+def with_recorded_outputs(nb: dict, # a paper's page notebook (cells with ids)
+                          executed: dict, # the executed notebook of its recorded run
+                          page: str = "", # the page, for warnings
+                          header: str = "", # a note put at the top of the experiment
+                         ) -> nbformat.NotebookNode:
+    "`nb` whose experiment shows the recorded run's outputs and injected parameters; changed, removed and added cells marked."
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    here, there = experiment_range(nb.cells), experiment_range(executed["cells"])
+    if here is None or there is None:
+        _warn(f"{page}: no cell tagged `parameters` in {'the notebook' if here is None else 'its recorded run'}: recorded outputs not shown")
+        return nb
+    (s, e), (rs, re_) = here, there
+    ran = [nbformat.from_dict(json.loads(json.dumps(c))) for c in executed["cells"][rs:re_]]
+    injected = [c for c in ran if "injected-parameters" in _tags(c)]
+    rec = {c.get("id"): c for c in ran if _ran(c)}
+    now = {c.get("id") for c in nb.cells[s:e] if _ran(c)}
+    gone, prev = {}, None   # recorded cells the notebook no longer has, by the kept cell they followed
+    for i, c in rec.items():
+        if i in now: prev = i
+        else: gone.setdefault(prev, []).append(c)
+    changed, added = [], []
+    out = [_note(header)] if header else []
+    for k, c in enumerate(nb.cells[s:e]):
+        if not _ran(c): out.append(c)
+        elif (r := rec.get(c.get("id"))) is None:
+            added.append(c.get("id")); out += [_note("Added after the recorded run: no recorded output."), c]
+        elif _same_code(r.source, c.source):
+            c.outputs, c.execution_count = r.get("outputs", []), r.get("execution_count"); out.append(c)
+        else: changed.append(c.get("id")); out += [_note("Changed after the recorded run: shown as it ran."), r]
+        after = gone.get(c.get("id"), []) if _ran(c) else []
+        if k == 0:   # the parameters cell: then the values the run was given
+            if injected: out += [_note("The recorded run's parameters, injected by papermill:"), *injected]
+            after = gone.get(None, []) + after
+        for g in after: out += [_note("Removed after the recorded run: shown as it ran."), g]
+    removed = [g.get("id") for gs in gone.values() for g in gs]
+    if changed or added or removed:
+        what = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in (("changed:", changed), ("added:", added), ("removed:", removed)) if v)
+        _warn(f"{page}: the notebook changed since its recorded run ({what}); the page shows those cells as they ran "
+              "(added ones without output): record the paper again")
+    nb.cells = nb.cells[:s] + out + nb.cells[e:]
+    return nb
+
+def recorded_outputs(nb: dict, # a paper's page notebook (cells with ids)
+                     slug: str, # the paper
+                     root: str | Path, # project root
+                     page: str = "", # the page, for warnings
+                    ) -> nbformat.NotebookNode:
+    "`nb` with the outputs of the paper's kept executed notebook (`results/<slug>/<slug>.ipynb`), or a note that there is none."
+    root, nb = Path(root), nbformat.from_dict(json.loads(json.dumps(nb)))
+    if (rng := experiment_range(nb.cells)) is None: return nb
+    kept, res = root / "results" / slug / f"{slug}.ipynb", root / "results" / f"{slug}.json"
+    rel = kept.relative_to(root).as_posix()
+    if not kept.exists():
+        nb.cells.insert(rng[0], _note(f"No executed notebook of a recorded run is kept for this paper yet (`{rel}`), so the "
+                                      "experiment's code is shown without outputs. The recorded claims, verdict and figures "
+                                      "are under *Recorded full-profile result*."))
+        return nb
+    run = (json.loads(res.read_text()).get("run") or {}) if res.exists() else {}
+    ex = _read_nb(kept); pm = ex.metadata.get("papermill", {})
+    if run.get("run_id") and pm.get("output_path") and run["run_id"] not in pm["output_path"]:
+        _warn(f"{page}: {rel} is not from the run recorded in results/{slug}.json ({run['run_id']})")
+    commit = str((run.get("git") or {}).get("commit") or "")[:10]
+    info = [f"run `{run['run_id']}`" if run.get("run_id") else "", (run.get("start") or pm.get("start_time") or "")[:10],
+            f"commit `{commit}`" if commit else ""]
+    info = ", ".join(i for i in info if i)
+    what = f"recorded {run['profile']}-profile run" if run.get("profile") else "recorded run"
+    return with_recorded_outputs(nb, ex, page, f"The outputs in this section are those of the {what}"
+                                 + (f" ({info})" if info else "") + f", from its executed notebook `{rel}`.")
 
 # %% ../nbs/06_docs.ipynb #cc8f68a2
 def _clean_outputs(outputs: list) -> list:
@@ -173,8 +420,9 @@ def equation_blocks(md: str) -> str:
 
 def adapt_cell(cell: dict, # a cell of a processed (or source) notebook
                recorded=None, # `slug -> markdown` for `show_recorded` cells (default: keep the cell)
+               sources=None, # `markdown -> markdown` for `show_doc` entries (e.g. `partial(local_source, ...)`)
               ) -> list:
-    "The cells that stand for `cell` in the Sphinx source (none, one, or a markdown replacement)."
+    "The cells that stand for `cell` in the Sphinx source (none, one or two, or a markdown replacement)."
     cell = nbformat.from_dict(json.loads(json.dumps(cell)))
     cell.metadata.pop("execution", None)
     if cell.cell_type == "raw" and (fm := front_matter(cell)) is not None:
@@ -184,11 +432,15 @@ def adapt_cell(cell: dict, # a cell of a processed (or source) notebook
     dirs, cell.source = split_directives(cell.source)
     tags = directive_tags(dirs)
     if "remove-cell" in tags: return []
+    if _EXPORTS & dirs.keys():  # exported code: shown, after the anchor its `[source]` links point to
+        cell.outputs, cell.execution_count = [], None
+        if not cell.source: return []
+        return ([nbformat.v4.new_markdown_cell(f"({code_anchor(cell.id)})=")] if cell.get("id") else []) + [cell]
     if recorded and (slug := recorded_slug(cell.source)):
         return [nbformat.v4.new_markdown_cell(recorded(slug))]
     cell.outputs = _clean_outputs(cell.get("outputs", []))
     if dirs.get("output", "").lower() == "asis" and (md := asis_markdown(cell)) is not None:
-        md_cell = nbformat.v4.new_markdown_cell(md)
+        md_cell = nbformat.v4.new_markdown_cell(sources(md) if sources and _SHOW_DOC.search(cell.source) else md)
         if "remove-input" in tags or not cell.source: return [md_cell]
         cell.outputs = []
         return [cell, md_cell]
@@ -200,17 +452,21 @@ def adapt_nb(nb: dict, # a processed (or source) notebook
              recorded=None, # `slug -> markdown` for `show_recorded` cells
              links=None, # `markdown -> markdown` link rewriter for this page (e.g. `partial(rewrite_links, ...)`)
              default_title: str = "", # title if the notebook has none
+             sources=None, # `markdown -> markdown` for `show_doc` entries (e.g. `partial(local_source, ...)`)
+             paper_id: str = "", # the paper's id ("P38"), put before the title
             ) -> nbformat.NotebookNode:
-    "A notebook myst-nb renders as Quarto would: a title heading, cell options as tags, clean metadata, local links."
+    "A notebook myst-nb renders as Quarto would (title heading, cell options as tags, clean metadata, local links), plus its exported code."
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.metadata.pop("widgets", None)
-    cells = [c for cell in nb.cells for c in adapt_cell(cell, recorded)]
+    cells = [c for cell in nb.cells for c in adapt_cell(cell, recorded, sources)]
     cells = [c for c in cells if not (c.cell_type == "markdown" and c.source.lstrip().startswith("<!-- WARNING: THIS FILE WAS AUTOGENERATED"))]
     md = [c for c in cells if c.cell_type == "markdown"]
     if not md or not md[0].source.lstrip().startswith("# "):
         cells.insert(0, nbformat.v4.new_markdown_cell(f"# {default_title or 'Untitled'}"))
     elif "{.lead}" not in md[0].source and (m := _MD_TITLE.match(md[0].source)) and m.group("d"):
         md[0].source = title_markdown(m.group("t"), m.group("d")) + (f"\n\n{m.group('rest')}" if m.group("rest").strip() else "")
+    title = next(c for c in cells if c.cell_type == "markdown")
+    if paper_id and not title.source.startswith(f"# {paper_id} "): title.source = f"# {paper_id} · {title.source[2:]}"
     for c in cells:
         for k in set(c) - _CELL_KEYS: del c[k]  # ids (nbformat 4.4) and nbdev's own markers such as `has_sd`
         if c.cell_type == "markdown" and links: c.source = links(c.source)
@@ -274,9 +530,12 @@ html_theme = "sphinx_book_theme"
 html_theme_options = {{"repository_url": {repo!r}, "use_repository_button": {use_repo!r}, "home_page_in_toc": True}}
 html_static_path = ["_static"]
 html_css_files = ["bulat_nb.css"]
+html_js_files = ["bulat_nb.js"]   # figures open full size on click
 html_show_sphinx = False
 nb_execution_mode = "off"   # outputs are the ones saved in the notebooks (and nbdev's show_doc cells)
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "attrs_inline", "attrs_block", "html_image"]
+myst_dmath_double_inline = True   # `$$…$$` inside a paragraph or list item is display math, as in Pandoc (Quarto)
+mathjax3_config = {{"loader": {{"load": ["[tex]/textmacros"]}}, "tex": {{"packages": {{"[+]": ["textmacros"]}}}}}}  # `\\text{{n\\_div}}` as in LaTeX
 myst_heading_anchors = 4
 suppress_warnings = ["myst.header"]   # show_doc headings (###) may follow a level-1 heading
 exclude_patterns = ["**.ipynb_checkpoints"]
@@ -285,6 +544,24 @@ exclude_patterns = ["**.ipynb_checkpoints"]
 _CSS = """a.nbdev-source { float: right; font-size: smaller; }
 .lead { font-size: 1.15rem; color: var(--pst-color-text-muted); }
 div.math { overflow-x: auto; overflow-y: hidden; }  /* wide display equations scroll instead of being clipped */
+/* tables (the results table, recorded data frames) wrap their cells instead of growing wider than the page */
+.bd-article table { max-width: 100%; }
+.bd-article table th, .bd-article table td { white-space: normal; overflow-wrap: anywhere; }
+.bd-article div.cell_output { max-width: 100%; overflow-x: auto; }
+p.recorded-run { border-left: 3px solid var(--pst-color-primary); padding-left: 0.6em; font-size: 0.9rem;
+                 color: var(--pst-color-text-muted); }
+a.bulat-nb-figure img { cursor: zoom-in; }
+"""
+
+_JS = """// Generated by bulat_nb.docs: every image of a page opens full size (the image file itself) on click.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const img of document.querySelectorAll("article img")) {
+    if (img.closest("a") || !img.getAttribute("src")) continue;
+    const a = document.createElement("a");
+    a.href = img.getAttribute("src"); a.className = "bulat-nb-figure"; a.title = "Open the full-size image";
+    img.replaceWith(a); a.append(img);
+  }
+});
 """
 
 def sphinx_conf(site: dict, # from `site_config`
@@ -293,11 +570,6 @@ def sphinx_conf(site: dict, # from `site_config`
     return _CONF.format(title=site["title"], author=site.get("author", ""), repo=site["repo_url"] or "", use_repo=bool(site["repo_url"]))
 
 # %% ../nbs/06_docs.ipynb #16202a34
-def _read_nb(path: Path) -> nbformat.NotebookNode:
-    "Read a notebook without nbformat's validation (nbdev's processed notebooks do not pass it, and it logs every error)."
-    nb = nbformat.reader.reads(Path(path).read_text())  # parses and rejoins line lists, no validation
-    return nb if nb.nbformat == 4 else nbformat.convert(nb, 4)
-
 def _write_nb(nb, path: Path):
     nbformat.validate(nb); Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
@@ -327,7 +599,7 @@ def write_source(root: str | Path, # project root
     nbs, proc, failed = root / "nbs", root / "_proc", failed or {}
     if src.exists(): shutil.rmtree(src)
     (src / "_static").mkdir(parents=True)
-    (src / "_static" / "bulat_nb.css").write_text(_CSS)
+    (src / "_static" / "bulat_nb.css").write_text(_CSS); (src / "_static" / "bulat_nb.js").write_text(_JS)
     if proc.exists():  # images and other files the notebooks refer to (nbdev copied them from nbs/)
         for f in proc.rglob("*"):
             rel = f.relative_to(proc)
@@ -338,18 +610,22 @@ def write_source(root: str | Path, # project root
              if p == "results.md" or (nbs / p).is_file()}
     for p in listed:
         if p not in pages: _warn(f"skipping {p}: listed in _quarto.yml but nbs/{p} does not exist")
+    code = code_index(root, pages)
     for p, name in list(pages.items()):
         d = src / name; d.parent.mkdir(parents=True, exist_ok=True)
-        links = partial(rewrite_links, page=p, pages=pages, site_urls=site["site_urls"])
-        if p == "results.md": d.write_text(results_markdown(root))
+        links = partial(rewrite_links, page=p, pages=pages, site_urls=site["site_urls"], code=code)
+        if p == "results.md": d.write_text(links(results_markdown(root)))
         elif p.endswith(".ipynb"):
             s, q = nbs / p, proc / p
-            if q.exists() and q.stat().st_mtime >= s.stat().st_mtime: nb = _read_nb(q)
+            nb = _read_nb(s)
+            if q.exists() and q.stat().st_mtime >= s.stat().st_mtime: nb = restore_exports(_read_nb(q), nb)
             else:
                 why = f" ({failed[p]})" if p in failed else ""
                 _warn(f"{p}: nbdev did not process it{why}; rendering the source notebook, without API docs")
-                nb = _read_nb(s)
-            _write_nb(adapt_nb(nb, partial(_copy_recorded, root=root, page_dir=d.parent), links, Path(p).stem), d)
+            paper = next((x for x in PAPERS if x.notebook == f"nbs/{p}"), None)
+            if paper: nb = recorded_outputs(nb, paper.slug, root, p)
+            _write_nb(adapt_nb(nb, partial(_copy_recorded, root=root, page_dir=d.parent), links, Path(p).stem,
+                               partial(local_source, page=p, code=code), paper.id if paper else ""), d)
         elif p.endswith(".md"): d.write_text(links((nbs / p).read_text()))
         else: _warn(f"skipping {p}: only .ipynb and .md pages are supported"); del pages[p]
     toc = [(cap, [posixpath.splitext(pages[p])[0] for p in ps if p in pages and p != "index.ipynb"])

@@ -113,6 +113,7 @@ def summarize(df: pd.DataFrame, # one row per run
     g = g.rename(columns=lambda c: c.replace("count", "n"))
     return g.reindex(order) if order is not None else g
 
+# %% ../nbs/08_experiment.ipynb #8bdae12b
 def ms(values, digits: int = 2) -> str:
     "`mean ± std` of per-seed values (sample std), or the single value."
     a = np.atleast_1d(np.asarray(values, dtype=float))
@@ -170,6 +171,19 @@ def _beats(values, trivial, higher_is_better: bool, margin: float) -> tuple[bool
     return True, ""
 
 # %% ../nbs/08_experiment.ipynb #920845e2
+def _budget_check(long, long_budget: float | None, state: str, higher_is_better: bool) -> tuple[dict, list[str]]:
+    "The budget check's record, and a reason when the ranking at ≥ 2× the budget reverses the decided one."
+    if long_budget is None or long_budget < 2: raise ValueError(f"long_budget must be ≥ 2 (the budget check), got {long_budget}")
+    la, lb = _arr(long[0]), (long[1] if np.isscalar(long[1]) else _arr(long[1]))
+    ldiff = float(la.mean() - np.mean(lb))
+    rec = {"budget": long_budget, "ours": float(la.mean()), "baseline": float(np.mean(lb)), "n": int(la.size), "diff": ldiff}
+    sign = 0 if ldiff == 0 else (1 if (ldiff > 0) == higher_is_better else -1)   # +1: the method ranks first at the long budget
+    short = {"holds": 1, "does not hold": -1}.get(state, 0)
+    if short and sign == -short:
+        return rec, [f"under-trained: at {long_budget:g}× the budget the ranking reverses ({la.mean():.2f} vs {np.mean(lb):.2f} on {la.size} seed(s))"]
+    return rec, []
+
+# %% ../nbs/08_experiment.ipynb #409e4403
 def claim(claim: str, # the paper's claim, in our words
           metric: str, # what is compared, with its unit ("test accuracy (%)")
           ours, # the method's per-seed values
@@ -193,35 +207,21 @@ def claim(claim: str, # the paper's claim, in our words
     a = _arr(ours); const = np.isscalar(baseline); b = baseline if const else _arr(baseline)
     rec = {"claim": claim, "metric": metric, "ours": float(a.mean()), "ours_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
            "n": int(a.size), "baseline": float(np.mean(b)), "baseline_std": 0.0 if const or b.size < 2 else float(b.std(ddof=1)),
-           "n_baseline": 0 if const else int(b.size), "higher_is_better": higher_is_better,
-           "ours_values": a.tolist(), "baseline_values": None if const else b.tolist(), "note": note,
-           "profile": run_profile()}
+           "n_baseline": 0 if const else int(b.size), "higher_is_better": higher_is_better, "ours_values": a.tolist(),
+           "baseline_values": None if const else b.tolist(), "note": note, "profile": run_profile()}
     d = decide(a, b, higher_is_better, exact=exact)
     rec.update(diff=d["diff"], p=d["p"], test=d["test"])
     why = [d["reason"]] if d["reason"] else []
     if not exact:
-        sides = [(ours_name, a)] + ([(baseline_name, b)] if check_baseline and not const else [])
         if trivial is not None:
             rec["trivial"], rec["trivial_name"] = float(np.mean(trivial)), trivial_name
-            for name, v in sides:
-                ok, reason = _beats(v, trivial, higher_is_better, margin)
-                if not ok: why.append(f"{name} vs {trivial_name}: {reason}")
-        for name, seeds in (stalled or {}).items():
-            if seeds: why.append(f"{name}: training loss never left its initial value (seed {', '.join(map(str, seeds))})")
+            sides = [(ours_name, a)] + ([(baseline_name, b)] if check_baseline and not const else [])
+            why += [f"{name} vs {trivial_name}: {r}" for name, v in sides for ok, r in [_beats(v, trivial, higher_is_better, margin)] if not ok]
+        why += [f"{name}: training loss never left its initial value (seed {', '.join(map(str, s))})" for name, s in (stalled or {}).items() if s]
         if long is not None:
-            if long_budget is None or long_budget < 2: raise ValueError(f"long_budget must be ≥ 2 (the budget check), got {long_budget}")
-            la, lb = _arr(long[0]), (long[1] if np.isscalar(long[1]) else _arr(long[1]))
-            ldiff = float(la.mean() - np.mean(lb))
-            rec["long"] = {"budget": long_budget, "ours": float(la.mean()), "baseline": float(np.mean(lb)), "n": int(la.size), "diff": ldiff}
-            sign = lambda x: 0 if x == 0 else (1 if (x > 0) == higher_is_better else -1)
-            short = {"holds": 1, "does not hold": -1}.get(d["state"], 0)
-            if short and sign(ldiff) == -short:
-                why.append(f"under-trained: at {long_budget:g}× the budget the ranking reverses "
-                           f"({la.mean():.2f} vs {np.mean(lb):.2f} on {la.size} seed(s))")
-        elif trained:
-            why.append("no budget check (the arms were not trained again at ≥ 2× the budget)")
-    rec["state"] = "not tested" if why else d["state"]
-    rec["reason"] = "; ".join(why)
+            rec["long"], reasons = _budget_check(long, long_budget, d["state"], higher_is_better); why += reasons
+        elif trained: why.append("no budget check (the arms were not trained again at ≥ 2× the budget)")
+    rec["state"], rec["reason"] = ("not tested" if why else d["state"]), "; ".join(why)
     return rec
 
 # %% ../nbs/08_experiment.ipynb #55219e81
@@ -309,6 +309,7 @@ def plot_curves(runs: Runs, # the runs (their `curves`)
     if ax.get_legend_handles_labels()[1]: ax.legend(fontsize=8)
     return ax
 
+# %% ../nbs/08_experiment.ipynb #7e91588a
 def plot_experiment(runs: Runs, metric: str, trivial: dict | None = None, long: Runs | None = None, ylabel: str | None = None,
                     order: list | None = None):
     "The standard figure: `plot_arms` beside `plot_curves`."

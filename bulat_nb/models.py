@@ -6,11 +6,13 @@ Docs: https://bulat-nb.github.io/bulat_nb/models.html.md"""
 
 # %% ../nbs/05_models.ipynb #bc647269
 from __future__ import annotations
-import fnmatch, importlib, importlib.util
+import difflib, fnmatch, importlib, importlib.util, sys, warnings
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 # %% auto #0
-__all__ = ['register_model', 'list_models', 'create_model']
+__all__ = ['register_model', 'list_models', 'create_model', 'model_cfg', 'example_input']
 
 # %% ../nbs/05_models.ipynb #292c6434
 import torch
@@ -18,47 +20,120 @@ from torch import nn
 from .papers import PAPERS, UsageError
 
 # %% ../nbs/05_models.ipynb #87a4e387
-_REGISTRY: dict = {}  # name -> factory
+_model_entrypoints: dict[str, Callable] = {}  # name -> factory defined in an importable module (the package, a plug-in)
+_main_entrypoints: dict[str, Callable] = {}   # name -> factory defined interactively, in `__main__` (a notebook, a script)
 
-def register_model(fn):
-    "Decorator: register a model factory under its function name (which must be new)."
-    name = fn.__name__
-    if name in _REGISTRY and _REGISTRY[name] is not fn and _REGISTRY[name].__qualname__ != fn.__qualname__:
-        raise ValueError(f"model {name!r} is already registered by {_REGISTRY[name].__module__}")
-    _REGISTRY[name] = fn
+def register_model(fn: Callable | None = None, /, *,
+                   input_size: tuple | None = None, # one example input's shape without the batch dimension, e.g. (3, 224, 224)
+                   input_fn: Callable | None = None, # `input_fn(batch_size)` -> example input, where a shape cannot describe it
+                   **cfg, # any other metadata, returned by `model_cfg`
+                  ):
+    "Decorator, bare or with metadata: register a model factory under its function name."
+    if fn is None: return partial(register_model, input_size=input_size, input_fn=input_fn, **cfg)
+    if input_size is not None and input_fn is not None:
+        raise ValueError(f"model {fn.__name__!r}: give input_size or input_fn, not both")
+    fn.model_cfg = {**cfg, **({"input_size": tuple(input_size)} if input_size is not None else {}),
+                    **({"input_fn": input_fn} if input_fn is not None else {})}
+    table = _main_entrypoints if fn.__module__ == "__main__" else _model_entrypoints
+    old = table.get(fn.__name__)
+    if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
+        raise ValueError(f"model {fn.__name__!r} is already registered by {old.__module__}")
+    table[fn.__name__] = fn  # the same function again (a re-run cell, a reloaded module) replaces the old one
     return fn
 
-_imported = False
-def _import_paper_modules():
-    "Import every paper module that exists, so that their factories register."
-    global _imported
-    if _imported: return
-    for p in PAPERS:
-        if importlib.util.find_spec(f"bulat_nb.{p.family}") and importlib.util.find_spec(p.module):
-            importlib.import_module(p.module)
-    _imported = True
+# %% ../nbs/05_models.ipynb #9b1e7c42
+_index_cache: dict | None = None
+_extra_model_modules: list[str] = []  # modules besides the papers' whose models `list_models` imports (plug-ins, tests)
+
+def _model_index() -> dict[str, list[str]]:
+    "Top-level name -> the modules that define it, from nbdev's index `bulat_nb/_modidx.py` (imports none of them)."
+    global _index_cache
+    if _index_cache is None:
+        try: from bulat_nb._modidx import d
+        except ImportError: d = {"syms": {}}  # no index: every lookup falls back to importing all model modules
+        _index_cache = {}
+        for module, syms in d["syms"].items():
+            for sym in syms:
+                name = sym[len(module) + 1:]
+                if "." not in name: _index_cache.setdefault(name, []).append(module)
+    return _index_cache
+
+def _model_modules() -> list[str]:
+    "Every paper module that exists (found without importing it), then `_extra_model_modules`."
+    found = [p.module for p in PAPERS if importlib.util.find_spec(f"bulat_nb.{p.family}") and importlib.util.find_spec(p.module)]
+    return found + [m for m in _extra_model_modules if m not in found]
+
+def _forget(module: str):
+    "Drop the factories a module registered before it failed to import."
+    for name in [n for n, fn in _model_entrypoints.items() if fn.__module__ == module]: del _model_entrypoints[name]
+
+def _import_model_modules():
+    "Import every model module; one that fails to import is skipped with a warning naming it."
+    for module in _model_modules():
+        try: importlib.import_module(module)
+        except Exception as e:
+            _forget(module)
+            warnings.warn(f"bulat_nb.models: skipping {module}, which failed to import ({type(e).__name__}: {e}); "
+                          "its models are not listed", RuntimeWarning, stacklevel=3)
+
+# %% ../nbs/05_models.ipynb #4c8d2e13
+def _is_live(fn: Callable) -> bool:
+    "Whether `fn` was defined in the running `__main__` (this notebook or script), not in an earlier one."
+    main = sys.modules.get("__main__")
+    return main is not None and fn.__globals__ is vars(main)
+
+def _entrypoint(name: str) -> Callable:
+    "The factory registered as `name`: the running notebook's own, else the one of the module that defines it."
+    if not isinstance(name, str): raise UsageError(f"a model name is a string, got {type(name).__name__}")
+    main = _main_entrypoints.get(name)
+    if main is not None and _is_live(main): return main
+    if name not in _model_entrypoints:
+        for module in _model_index().get(name, []):                 # import only the module(s) that define `name`
+            if module in sys.modules: continue
+            try: importlib.import_module(module)
+            except Exception as e:
+                _forget(module)
+                raise ImportError(f"model {name!r} is defined in {module}, which failed to import: "
+                                  f"{type(e).__name__}: {e}") from e
+    if name not in _model_entrypoints and main is None: _import_model_modules()   # unknown to the index: look everywhere
+    if name in _model_entrypoints: return _model_entrypoints[name]
+    if main is not None: return main
+    close = difflib.get_close_matches(name, list(_model_entrypoints) + list(_main_entrypoints), n=3)
+    raise UsageError(f"unknown model {name!r}." + (f" Did you mean {', '.join(close)}?" if close else " See list_models()."))
 
 # %% ../nbs/05_models.ipynb #a01ad674
 def list_models(pattern: str = "*", # shell-style wildcard, e.g. "xnornet_pp_*"
                ) -> list[str]:
-    "Sorted names of the registered models matching `pattern`."
-    _import_paper_modules()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    "Sorted names of the registered models matching `pattern` (imports every paper module, skipping any that fails)."
+    _import_model_modules()
+    return sorted(n for n in set(_model_entrypoints) | set(_main_entrypoints) if fnmatch.fnmatch(n, pattern))
 
 def create_model(name: str, # a registered name (see `list_models`)
                  checkpoint_path: str | Path | None = None, # a state dict to load (official names kept)
                  strict: bool = True, # strict state-dict loading
                  **kwargs, # passed to the factory (e.g. `num_classes`)
                 ) -> nn.Module:
-    "Build a registered model, optionally loading a checkpoint with `torch.load(weights_only=True)`."
-    _import_paper_modules()
-    if name not in _REGISTRY:
-        import difflib
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        raise UsageError(f"unknown model {name!r}." + (f" Did you mean {', '.join(close)}?" if close else " See list_models()."))
-    model = _REGISTRY[name](**kwargs)
+    "Build a registered model (importing only its module), optionally loading a checkpoint with `torch.load(weights_only=True)`."
+    model = _entrypoint(name)(**kwargs)
     if checkpoint_path is not None:
         sd = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
         model.load_state_dict(sd, strict=strict)
     return model
+
+# %% ../nbs/05_models.ipynb #7e2f9a64
+def model_cfg(name: str, # a registered name
+             ) -> dict:
+    "The metadata registered with model `name` (`input_size` or `input_fn`, any other keys), with its `name` and `module`."
+    fn = _entrypoint(name)
+    return {"name": name, "module": fn.__module__, **getattr(fn, "model_cfg", {})}
+
+def example_input(name: str, # a registered name
+                  batch_size: int = 2, # examples in the batch
+                 ):
+    "A random example input of model `name`: a tensor, or a tuple of positional inputs (on the default device)."
+    cfg = model_cfg(name)
+    if "input_fn" in cfg: return cfg["input_fn"](batch_size)
+    if "input_size" in cfg: return torch.randn(batch_size, *cfg["input_size"])
+    raise ValueError(f"model {name!r} (in {cfg['module']}) has no example input: register it with "
+                     "@register_model(input_size=...) or @register_model(input_fn=...)")

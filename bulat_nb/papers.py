@@ -24,6 +24,7 @@ FAMILIES = {  # family key -> title, in the order of the docs sidebar
     "face": "Face and pose", "video": "Video and efficient transformers", "det": "Detection",
     "vl": "Vision and language", "gen": "Generative restoration"}
 
+# the 50 papers, one line each (id | family | slug | year | title): data, hence the long cell
 _TABLE = """
 P01 | video | edgevit | 2022 | EdgeViTs: Competing Light-weight CNNs on Mobile Devices with Vision Transformers
 P02 | kd | srd | 2022 | Knowledge Distillation Meets Open-Set Semi-Supervised Learning
@@ -102,6 +103,7 @@ def get_paper(key: str, # slug ("xnornet_pp") or id ("P38", "p38", "38")
     hint = f" Did you mean {', '.join(close)}?" if close else " See `bulat_nb list`."
     raise UsageError(f"unknown paper {key!r}.{hint}")
 
+# %% ../nbs/02_papers.ipynb #1a145233
 def papers(family: str | None = None, # restrict to one family key
           ) -> list[Paper]:
     "All papers (or one family's), ordered by id."
@@ -128,6 +130,7 @@ def project_root(start: str | Path | None = None, # where to start looking (defa
 # %% ../nbs/02_papers.ipynb #641be389
 def result_path(p: Paper, root: Path) -> Path: return Path(root) / "results" / f"{p.slug}.json"
 
+# %% ../nbs/02_papers.ipynb #636b9b81
 def paper_status(p: Paper, # the paper
                  root: str | Path, # project root
                 ) -> dict:
@@ -145,6 +148,7 @@ def papers_markdown() -> str:
     head = "| id | family | slug | title |\n|---|---|---|---|\n"
     return head + "\n".join(f"| {p.id} | {p.family} | `{p.slug}` | {p.title} |" for p in PAPERS)
 
+# %% ../nbs/02_papers.ipynb #55e4086c
 def render_readme(root: str | Path) -> str:
     "README.md's text: the markdown cells of `nbs/index.ipynb`."
     nb = json.loads((Path(root) / "nbs" / "index.ipynb").read_text())

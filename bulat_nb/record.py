@@ -100,6 +100,7 @@ def run_dir() -> Path | None:
     d = os.environ.get("BULAT_NB_RUN_DIR")
     return Path(d) if d else None
 
+# %% ../nbs/03_record.ipynb #593a65d7
 def run_profile() -> str:
     "`full` in an unmodified full-profile run, `custom` in a full run with overridden parameters, else `smoke`."
     return os.environ.get("BULAT_NB_PROFILE") or "smoke"
@@ -186,6 +187,7 @@ def recorded_markdown(slug: str, # the paper's slug
                f"torch {run.get('versions', {}).get('torch', '?')} · parameters `{json.dumps(run.get('parameters', {}))}`</small>"]
     return "\n".join(md), figs
 
+# %% ../nbs/03_record.ipynb #df2961f2
 def show_recorded(slug: str, root: str | Path | None = None):
     "Display a paper's recorded full-profile result (table, verdict, figures, run metadata) in a notebook."
     from IPython.display import Markdown, Image, display

@@ -37,13 +37,13 @@ def _bconv(C_in, C_out, k, stride=1, padding=0, dilation=1, groups=1):
 
 class GroupedBinaryConv(nn.Module):
     "BATS's binary replacement for a separable/dilated conv: BN → grouped binary conv → PReLU, shuffle (+ x at stride 1)."
-    def __init__(self, C: int, kernel_size: int, stride: int, padding: int, dilation: int = 1,
+    def __init__(self, C: int, kernel_size: int, stride: int, padding: int, *, dilation: int = 1,
                  groups: int = 12, # groups of the binary convolution
                  shuffle: int = 4, # groups of the channel shuffle that follows
                 ):
         super().__init__()
         self.stride, self.shuffle = stride, shuffle
-        self.op = nn.Sequential(nn.BatchNorm2d(C), _bconv(C, C, kernel_size, stride, padding, dilation, groups), nn.PReLU(C))
+        self.op = nn.Sequential(nn.BatchNorm2d(C), _bconv(C, C, kernel_size, stride, padding, dilation=dilation, groups=groups), nn.PReLU(C))
     def forward(self, x):
         y = channel_shuffle(self.op(x), self.shuffle)   # [B, C, H', W']
         return x + y if self.stride == 1 else y
@@ -80,17 +80,17 @@ OPS = {
     "avg_pool_3x3": lambda C, stride, groups: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
     "max_pool_3x3": lambda C, stride, groups: nn.MaxPool2d(3, stride=stride, padding=1),
     "skip_connect": lambda C, stride, groups: nn.Identity() if stride == 1 else FactorizedReduce(C, C),
-    "sep_conv_3x3": lambda C, stride, groups: GroupedBinaryConv(C, 3, stride, 1, 1, groups),
-    "sep_conv_5x5": lambda C, stride, groups: GroupedBinaryConv(C, 5, stride, 2, 1, groups),
-    "dil_conv_3x3": lambda C, stride, groups: GroupedBinaryConv(C, 3, stride, 2, 2, groups),
-    "dil_conv_5x5": lambda C, stride, groups: GroupedBinaryConv(C, 5, stride, 4, 2, groups),
+    "sep_conv_3x3": lambda C, stride, groups: GroupedBinaryConv(C, 3, stride, 1, dilation=1, groups=groups),
+    "sep_conv_5x5": lambda C, stride, groups: GroupedBinaryConv(C, 5, stride, 2, dilation=1, groups=groups),
+    "dil_conv_3x3": lambda C, stride, groups: GroupedBinaryConv(C, 3, stride, 2, dilation=2, groups=groups),
+    "dil_conv_5x5": lambda C, stride, groups: GroupedBinaryConv(C, 5, stride, 4, dilation=2, groups=groups),
 }
 
 # %% ../../nbs/binary/bats.ipynb #82f3cc9c
 class Cell(nn.Module):
     "A derived BATS cell: node i = o₁(h_a) + o₂(h_b) over two earlier states; the output concatenates the nodes."
     def __init__(self, genotype: Genotype, C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool,
-                 groups: int = 12, # groups of the binary convolutions
+                 *, groups: int = 12, # groups of the binary convolutions
                 ):
         super().__init__()
         self.preprocess0 = FactorizedReduce(C_prev_prev, C) if reduction_prev else ConvBN(C_prev_prev, C)
@@ -124,7 +124,7 @@ class MixedOp(nn.Module):
 
 class SearchCell(nn.Module):
     "A normal cell whose every edge (node j ← state i) is a `MixedOp`: x_j = Σ_{i<j} ō^{(i,j)}(x_i)."
-    def __init__(self, C_prev_prev: int, C_prev: int, C: int, steps: int = 4, groups: int = 12):
+    def __init__(self, C_prev_prev: int, C_prev: int, C: int, *, steps: int = 4, groups: int = 12):
         super().__init__()
         self.preprocess0, self.preprocess1, self.steps = ConvBN(C_prev_prev, C), ConvBN(C_prev, C), steps
         self.edges = nn.ModuleList([MixedOp(C, 1, groups) for i in range(steps) for j in range(2 + i)])
@@ -148,7 +148,7 @@ class SearchNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(1, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells, Cpp, Cp = [], C, C
         for _ in range(n_cells):
-            cells.append(SearchCell(Cpp, Cp, C, steps, groups)); Cpp, Cp = Cp, steps * C
+            cells.append(SearchCell(Cpp, Cp, C, steps=steps, groups=groups)); Cpp, Cp = Cp, steps * C
         self.cells = nn.ModuleList(cells)
         self.alpha = nn.Parameter(1e-3 * torch.randn(sum(2 + i for i in range(steps)), len(PRIMITIVES)))   # α [n_edges, |O|]
         self.head = nn.Sequential(nn.BatchNorm2d(Cp), nn.Flatten(), nn.Linear(Cp * in_size[0] * in_size[1], n_classes))
@@ -162,8 +162,11 @@ class SearchNet(nn.Module):
         return self.head(s1)
 
 # %% ../../nbs/binary/bats.ipynb #7c7d9791
-@register_model
-def bats_supernet_mnist1d(**kw): return SearchNet(16, groups=4, in_size=(1, 40), **kw)
+@register_model(input_size=(40,))
+def bats_supernet_mnist1d(**kwargs) -> SearchNet:
+    "The BATS search space for mnist1d: one searched cell of 16 channels, grouped binary convolutions (4 groups)."
+    model_args = dict(C=16, groups=4, in_size=(1, 40))
+    return SearchNet(**dict(model_args, **kwargs))
 
 # %% ../../nbs/binary/bats.ipynb #edd6d0fb
 def derive_genotype(weights: torch.Tensor, # softmax(α/T), [n_edges, |O|]
@@ -233,7 +236,7 @@ class BATSNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(1, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells, Cpp, Cp = [], C, C
         for _ in range(n_cells):
-            cell = Cell(genotype, Cpp, Cp, C, False, False, groups); cells.append(cell); Cpp, Cp = Cp, cell.multiplier * C
+            cell = Cell(genotype, Cpp, Cp, C, reduction=False, reduction_prev=False, groups=groups); cells.append(cell); Cpp, Cp = Cp, cell.multiplier * C
         self.cells = nn.ModuleList(cells)
         self.head = nn.Sequential(nn.BatchNorm2d(Cp), nn.Flatten(), nn.Linear(Cp * in_size[0] * in_size[1], n_classes))
     def forward(self, x):

@@ -192,15 +192,38 @@ def evaluate_configs(model: BitMixerNet1d, x, y, # test inputs and labels
     return out
 
 # %% ../../nbs/binary/bitmixer.ipynb #a5b7282d
-@register_model
-def bitmixer_mnist1d(**kw): return BitMixerNet1d(bits=(2, 3, 4), **kw)
-@register_model
-def bitmixer_mnist1d_shared_bn(**kw): return BitMixerNet1d(bits=(2, 3, 4), shared_bn=True, **kw)
-@register_model
-def bitmixer_mnist1d_w2a2(**kw): return BitMixerNet1d(bits=(2,), **kw)
-@register_model
-def bitmixer_mnist1d_w3a3(**kw): return BitMixerNet1d(bits=(3,), **kw)
-@register_model
-def bitmixer_mnist1d_w4a4(**kw): return BitMixerNet1d(bits=(4,), **kw)
-@register_model
-def bitmixer_mnist1d_fp(**kw): return BitMixerNet1d(bits=(), **kw)
+@register_model(input_size=(40,))
+def bitmixer_mnist1d(**kwargs) -> BitMixerNet1d:
+    "BitMixer on mnist1d: one network for 2-, 3- and 4-bit weights and activations, transitional BN."
+    model_args = dict(bits=(2, 3, 4))
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_shared_bn(**kwargs) -> BitMixerNet1d:
+    "The naive mixed-precision network: bit-widths 2/3/4 sharing one BN per layer."
+    model_args = dict(bits=(2, 3, 4), shared_bn=True)
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_w2a2(**kwargs) -> BitMixerNet1d:
+    "A dedicated 2-bit network (weights and activations)."
+    model_args = dict(bits=(2,))
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_w3a3(**kwargs) -> BitMixerNet1d:
+    "A dedicated 3-bit network (weights and activations)."
+    model_args = dict(bits=(3,))
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_w4a4(**kwargs) -> BitMixerNet1d:
+    "A dedicated 4-bit network (weights and activations)."
+    model_args = dict(bits=(4,))
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_fp(**kwargs) -> BitMixerNet1d:
+    "The full-precision network of the same topology."
+    model_args = dict(bits=())
+    return BitMixerNet1d(**dict(model_args, **kwargs))

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 from .blocks import BinaryConv1d, BinaryConv2d
-from .xnornet_pp import XnorNet1d, LearnedScale
+from .xnornet_pp import XnorNet1d, LearnedScale, xnornet_pp_resnet18
 from ..models import register_model
 
 # %% auto #0
@@ -40,10 +40,10 @@ def matrix_to_weight(u: torch.Tensor, # U [C_out, r]
     return (u @ v.T).view(shape)  # [C_out, C_in·k^d] -> [C_out, C_in, *k]
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #3492519a
-def _full_rank_of(n: int, rank) -> int:
-    "A rank given as an int, or as a fraction of the full rank n."
-    r = rank if isinstance(rank, int) else max(1, round(float(rank) * n))
-    if not 1 <= r: raise ValueError(f"rank must be >= 1, got {rank!r}")
+def _rank_of(rank, full: int, what: str) -> int:
+    "A rank given as an int (at most the full rank), or as a fraction of the full rank `full`."
+    r = rank if isinstance(rank, int) else max(1, round(float(rank) * full))
+    if not 1 <= r <= full: raise ValueError(f"the rank of {what} must be in [1, {full}], got {rank!r}")
     return r
 
 class MatrixWeight(nn.Module):
@@ -53,7 +53,7 @@ class MatrixWeight(nn.Module):
                 ):
         super().__init__()
         self.shape = tuple(shape); m, n = shape[0], math.prod(shape[1:])
-        self.rank = _full_rank_of(min(m, n), rank)
+        self.rank = _rank_of(rank, min(m, n), f"a {m}×{n} unfolding")
         self.u = nn.Parameter(torch.randn(m, self.rank) / math.sqrt(self.rank))  # U [C_out, r]
         self.v = nn.Parameter(torch.randn(n, self.rank) / math.sqrt(n))          # V [C_in·k^d, r]
     @classmethod
@@ -70,13 +70,14 @@ class MatrixWeight(nn.Module):
 class TuckerWeight(nn.Module):
     "Latent weight W̃ = 𝒢 ×_1 U^(1) … ×_N U^(N) of a convolution, eq. (2)."
     def __init__(self, shape: tuple, # weight shape (C_out, C_in, *k)
-                 rank=1.0, # ranks (R_1, …, R_N), one int for all modes, or a fraction of each mode's size
+                 rank=1.0, # ranks (R_1, …, R_N), one int for all modes, or a fraction of each mode's full rank
                 ):
         super().__init__()
         self.shape = tuple(shape)
         ranks = rank if isinstance(rank, (tuple, list)) else [rank] * len(shape)
         if len(ranks) != len(shape): raise ValueError(f"need {len(shape)} ranks, got {len(ranks)}")
-        self.ranks = tuple(_full_rank_of(n, r) for n, r in zip(shape, ranks))
+        full = [min(n, math.prod(shape) // n) for n in shape]  # rank of the unfolding W_(n) [I_n, Π_{m≠n} I_m] ≤ both sides
+        self.ranks = tuple(_rank_of(r, f, f"mode {n} of {self.shape}") for n, (r, f) in enumerate(zip(ranks, full)))
         self.core = nn.Parameter(torch.randn(*self.ranks) / math.sqrt(math.prod(self.ranks[1:])))  # 𝒢 [R_1, …, R_N]
         self.factors = nn.ParameterList([nn.Parameter(torch.linalg.qr(torch.randn(n, r))[0])       # U^(n) [I_n, R_n]
                                          for n, r in zip(shape, self.ranks)])
@@ -149,14 +150,26 @@ def factorize_convs(model: nn.Module, # modified in place and returned
     return model
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #b7cd4ce3
-@register_model
-def bnn_tensor_decomp_mnist1d_independent(**kw): return XnorNet1d("case1", **kw)
-@register_model
-def bnn_tensor_decomp_mnist1d_matrix(rank=1.0, **kw): return factorize_convs(XnorNet1d("case1", **kw), "matrix", rank)
-@register_model
-def bnn_tensor_decomp_mnist1d_tucker(rank=1.0, **kw): return factorize_convs(XnorNet1d("case1", **kw), "tucker", rank)
-@register_model
-def bnn_tensor_decomp_resnet18_tucker(rank=1.0, num_classes: int = 1000, init="weight", **kw):
-    "Binary ResNet-18 (XNOR-Net++ case-1 α) whose binary convolutions have Tucker latent weights."
-    from bulat_nb.binary.xnornet_pp import xnornet_pp_resnet18
-    return factorize_convs(xnornet_pp_resnet18(num_classes=num_classes, **kw), "tucker", rank, init)
+@register_model(input_size=(40,))
+def bnn_tensor_decomp_mnist1d_independent(**kwargs) -> XnorNet1d:
+    "`XnorNet1d` with XNOR-Net++'s case-1 α and independently binarized latent weights sign(W)."
+    model_args = dict(scaling="case1")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def bnn_tensor_decomp_mnist1d_matrix(rank=1.0, **kwargs) -> XnorNet1d:
+    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a matrix-factorised latent weight, eq. (1)."
+    model_args = dict(scaling="case1")
+    return factorize_convs(XnorNet1d(**dict(model_args, **kwargs)), kind="matrix", rank=rank)
+
+@register_model(input_size=(40,))
+def bnn_tensor_decomp_mnist1d_tucker(rank=1.0, **kwargs) -> XnorNet1d:
+    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a Tucker latent weight, eq. (2)."
+    model_args = dict(scaling="case1")
+    return factorize_convs(XnorNet1d(**dict(model_args, **kwargs)), kind="tucker", rank=rank)
+
+@register_model(input_size=(3, 224, 224))
+def bnn_tensor_decomp_resnet18_tucker(rank=1.0, init="weight", **kwargs) -> nn.Module:
+    "Binary ResNet-18 (XNOR-Net++ case-1 α) whose binary convolutions binarize Tucker latent weights, at full rank by default."
+    model_args = dict(num_classes=1000)
+    return factorize_convs(xnornet_pp_resnet18(**dict(model_args, **kwargs)), kind="tucker", rank=rank, init=init)

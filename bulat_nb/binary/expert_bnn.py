@@ -164,12 +164,23 @@ def binary_ops(model: nn.Module, # a network containing `EBConv`s
     return total[0]
 
 # %% ../../nbs/binary/expert_bnn.ipynb #9e5acce6
-@register_model
-def expert_bnn_mnist1d_n1(**kw): return EBNet1d(1, **kw)
-@register_model
-def expert_bnn_mnist1d_n4(**kw): return EBNet1d(4, **kw)
-@register_model
-def expert_bnn_mnist1d_n4_e2g4(**kw): return EBNet1d(4, expansion=2, groups=4, **kw)
+@register_model(input_size=(40,))
+def expert_bnn_mnist1d_n1(**kwargs) -> EBNet1d:
+    "`EBNet1d` with a single expert per binary convolution (a plain binary network)."
+    model_args = dict(num_experts=1)
+    return EBNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def expert_bnn_mnist1d_n4(**kwargs) -> EBNet1d:
+    "`EBNet1d` with 4 experts per binary convolution, selected per sample."
+    model_args = dict(num_experts=4)
+    return EBNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def expert_bnn_mnist1d_n4_e2g4(**kwargs) -> EBNet1d:
+    "`EBNet1d` with 4 experts, twice as wide in 4 groups: the binary operations of the 1-expert width."
+    model_args = dict(num_experts=4, expansion=2, groups=4)
+    return EBNet1d(**dict(model_args, **kwargs))
 
 # %% ../../nbs/binary/expert_bnn.ipynb #c946289a
 def set_expert_stage(model: nn.Module, binary_input: bool, binary_weight: bool, single_expert: bool) -> nn.Module:

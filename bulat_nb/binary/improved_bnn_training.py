@@ -94,9 +94,20 @@ class ImprovedBNN1d(BinaryResNet1d):
         super().__init__(make_block, width=width, length=length, n_classes=n_classes, strides=strides)
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #9354cd29
-@register_model
-def improved_bnn_mnist1d_real(**kw): return ImprovedBNN1d(binary=False, **kw)
-@register_model
-def improved_bnn_mnist1d_sign(**kw): return ImprovedBNN1d(act="identity", **kw)
-@register_model
-def improved_bnn_mnist1d_prelu(**kw): return ImprovedBNN1d(act="prelu", **kw)
+@register_model(input_size=(40,))
+def improved_bnn_mnist1d_real(**kwargs) -> ImprovedBNN1d:
+    "The real network of the same topology (real convolutions, no PReLU)."
+    model_args = dict(binary=False)
+    return ImprovedBNN1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def improved_bnn_mnist1d_sign(**kwargs) -> ImprovedBNN1d:
+    "Binary network with sign activations only (no PReLU after the binary convolutions)."
+    model_args = dict(act="identity")
+    return ImprovedBNN1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def improved_bnn_mnist1d_prelu(**kwargs) -> ImprovedBNN1d:
+    "Binary network with PReLU after every binary convolution."
+    model_args = dict(act="prelu")
+    return ImprovedBNN1d(**dict(model_args, **kwargs))

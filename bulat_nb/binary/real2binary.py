@@ -76,12 +76,23 @@ class Real2BinNet1d(BinaryResNet1d):
         self.match_layers = tuple(f"blocks.{i}" for i in range(1, len(strides), 2))  # block outputs, for eq. (3)
 
 # %% ../../nbs/binary/real2binary.ipynb #eac67f3d
-@register_model
-def real2binary_mnist1d_real(**kw): return Real2BinNet1d("real", **kw)
-@register_model
-def real2binary_mnist1d_baseline(**kw): return Real2BinNet1d("abg", **kw)
-@register_model
-def real2binary_mnist1d_gate(**kw): return Real2BinNet1d("gate", **kw)
+@register_model(input_size=(40,))
+def real2binary_mnist1d_real(**kwargs) -> Real2BinNet1d:
+    "The real network of the chain (real convolutions, the teacher's topology)."
+    model_args = dict(scaling="real")
+    return Real2BinNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def real2binary_mnist1d_baseline(**kwargs) -> Real2BinNet1d:
+    "The strong binary baseline: PReLU binary half-blocks with a learned Γ = α ⊗ β."
+    model_args = dict(scaling="abg")
+    return Real2BinNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def real2binary_mnist1d_gate(**kwargs) -> Real2BinNet1d:
+    "Real-to-Binary: binary half-blocks scaled by the data-driven gate of the real input."
+    model_args = dict(scaling="gate")
+    return Real2BinNet1d(**dict(model_args, **kwargs))
 
 # %% ../../nbs/binary/real2binary.ipynb #72014fdc
 def r2b_chain(teacher: nn.Module, # network 1: the trained real network (not modified)

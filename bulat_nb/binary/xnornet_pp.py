@@ -110,26 +110,54 @@ class XnorNet1d(BinaryResNet1d):
         self.scaling = scaling
 
 # %% ../../nbs/binary/xnornet_pp.ipynb #46c6b835
-@register_model
-def xnornet_pp_mnist1d_real(**kw): return XnorNet1d("real", **kw)
-@register_model
-def xnornet_pp_mnist1d_none(**kw): return XnorNet1d("none", **kw)
-@register_model
-def xnornet_pp_mnist1d_xnor(**kw): return XnorNet1d("xnor", **kw)
-@register_model
-def xnornet_pp_mnist1d_case1(**kw): return XnorNet1d("case1", **kw)
-@register_model
-def xnornet_pp_mnist1d_case2(**kw): return XnorNet1d("case2", **kw)
-@register_model
-def xnornet_pp_mnist1d_case3(**kw): return XnorNet1d("case3", **kw)
-@register_model
-def xnornet_pp_mnist1d_case4(**kw): return XnorNet1d("case4", **kw)
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_real(**kwargs) -> XnorNet1d:
+    "`XnorNet1d` with real convolutions: the reference network of the same topology."
+    model_args = dict(scaling="real")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_none(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` without scaling: sign(I) ⊛ sign(W)."
+    model_args = dict(scaling="none")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_xnor(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` with XNOR-Net's analytic scaling, α = ‖W‖₁/n and K = avgpool(mean_c |I|)."
+    model_args = dict(scaling="xnor")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_case1(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 1: α ∈ R^o per output channel."
+    model_args = dict(scaling="case1")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_case2(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 2: one factor per output channel and position."
+    model_args = dict(scaling="case2")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_case3(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 3: α ⊗ β ⊗ γ (α ⊗ β in 1-D)."
+    model_args = dict(scaling="case3")
+    return XnorNet1d(**dict(model_args, **kwargs))
+
+@register_model(input_size=(40,))
+def xnornet_pp_mnist1d_case4(**kwargs) -> XnorNet1d:
+    "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 4: α ⊗ β_hw (α ⊗ β in 1-D)."
+    model_args = dict(scaling="case4")
+    return XnorNet1d(**dict(model_args, **kwargs))
 
 # %% ../../nbs/binary/xnornet_pp.ipynb #e402bb30
-@register_model
-def xnornet_pp_resnet18(num_classes: int = 1000, **kw):
+@register_model(input_size=(3, 224, 224))
+def xnornet_pp_resnet18(**kwargs) -> nn.Module:
     "Binary ResNet-18 with XNOR-Net++ case-1 Γ (all convolutions binary except the stem; real classifier)."
     import torchvision
     from bulat_nb.binary.blocks import binarize_convs
-    net = torchvision.models.resnet18(weights=None, num_classes=num_classes, **kw)
-    return binarize_convs(net, skip=("conv1",), scale=lambda conv: LearnedScale(conv.out_channels, case=1))
+    model_args = dict(num_classes=1000)
+    model = torchvision.models.resnet18(weights=None, **dict(model_args, **kwargs))
+    return binarize_convs(model, skip=("conv1",), scale=lambda conv: LearnedScale(conv.out_channels, case=1))

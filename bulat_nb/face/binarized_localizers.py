@@ -129,16 +129,35 @@ def model_size_mb(model: nn.Module) -> float:
     return (nb + 32 * (sum(p.numel() for p in model.parameters()) - nb)) / 8 / 1e6
 
 # %% ../../nbs/face/binarized_localizers.ipynb #8d1ae5ba
-@register_model
-def binarized_fan_hpm_binary(**kw): return binarized_fan("hpm", True, **kw)
-@register_model
-def binarized_fan_hpm_real(**kw): return binarized_fan("hpm", False, **kw)
-@register_model
-def binarized_fan_bottleneck_binary(**kw): return binarized_fan("bottleneck_wide", True, **kw)
-@register_model
-def binarized_fan_bottleneck_real(**kw): return binarized_fan("bottleneck_wide", False, **kw)
-@register_model
-def binarized_fan_bottleneck_orig_binary(**kw): return binarized_fan("bottleneck", True, **kw)
+@register_model(input_size=(3, 256, 256))
+def binarized_fan_hpm_binary(**kwargs) -> FAN:
+    "The paper's binary localizer: one hourglass (depth 4, 256 channels, 68 points) of binary multi-scale blocks, eq. (3)."
+    model_args = dict(block="hpm", binary=True, num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return binarized_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def binarized_fan_hpm_real(**kwargs) -> FAN:
+    "Its real-valued counterpart (FAN's block with max pooling)."
+    model_args = dict(block="hpm", binary=False, num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return binarized_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def binarized_fan_bottleneck_binary(**kwargs) -> FAN:
+    "The binary bottleneck localizer widened to the multi-scale block's parameters, eq. (4)."
+    model_args = dict(block="bottleneck_wide", binary=True, num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return binarized_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def binarized_fan_bottleneck_real(**kwargs) -> FAN:
+    "Its real-valued counterpart."
+    model_args = dict(block="bottleneck_wide", binary=False, num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return binarized_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def binarized_fan_bottleneck_orig_binary(**kwargs) -> FAN:
+    "The binary bottleneck localizer with Newell's original inner width C/2."
+    model_args = dict(block="bottleneck", binary=True, num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return binarized_fan(**dict(model_args, **kwargs))
 
 # %% ../../nbs/face/binarized_localizers.ipynb #1b0fcdf7
 def heatmap_targets(points: np.ndarray, # [N, K, 2] landmarks in image pixels

@@ -23,20 +23,41 @@ __all__ = ['fan_4stack', 'fan_2stack', 'fan_1stack', 'fan_1stack_w32_d3', 'fan_2
            'step_lr', 'FlipAugment', 'HeatmapTargetLoss', 'fit_fan', 'predict_landmarks']
 
 # %% ../../nbs/face/fan.ipynb #8cfd1faf
-@register_model
-def fan_4stack(**kw):
-    "FAN as released: 4 stacked hourglasses, depth 4, 256 channels, 68 heatmaps (face_alignment's `FAN(4)`)."
-    return FAN(4, **kw)
-@register_model
-def fan_2stack(**kw): return FAN(2, **kw)
-@register_model
-def fan_1stack(**kw): return FAN(1, **kw)
-@register_model
-def fan_1stack_w32_d3(**kw): return FAN(1, width=32, depth=3, **kw)
-@register_model
-def fan_2stack_w32_d3(**kw): return FAN(2, width=32, depth=3, **kw)
-@register_model
-def fan_bottleneck_1stack_w44_d3(**kw): return FAN(1, width=44, depth=3, block=Bottleneck, **kw)
+@register_model(input_size=(3, 256, 256))
+def fan_4stack(**kwargs) -> FAN:
+    "FAN as released: 4 stacked hourglasses of depth 4, 256 channels, 68 heatmaps (face_alignment's `FAN(4)`)."
+    model_args = dict(num_modules=4, width=256, depth=4, n_points=68, pool="avg")
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def fan_2stack(**kwargs) -> FAN:
+    "face_alignment's `FAN(2)`: 2 stacked hourglasses of depth 4, 256 channels, 68 heatmaps."
+    model_args = dict(num_modules=2, width=256, depth=4, n_points=68, pool="avg")
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def fan_1stack(**kwargs) -> FAN:
+    "face_alignment's `FAN(1)`: one hourglass of depth 4, 256 channels, 68 heatmaps."
+    model_args = dict(num_modules=1, width=256, depth=4, n_points=68, pool="avg")
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 64, 64))
+def fan_1stack_w32_d3(**kwargs) -> FAN:
+    "CPU-scale FAN of our experiment: one hourglass of depth 3, 32 channels (64×64 inputs)."
+    model_args = dict(num_modules=1, width=32, depth=3)
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 64, 64))
+def fan_2stack_w32_d3(**kwargs) -> FAN:
+    "CPU-scale FAN of our experiment: two hourglasses of depth 3, 32 channels (64×64 inputs)."
+    model_args = dict(num_modules=2, width=32, depth=3)
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 64, 64))
+def fan_bottleneck_1stack_w44_d3(**kwargs) -> FAN:
+    "`fan_1stack_w32_d3` with Newell's bottleneck blocks, widened to 44 channels (about the same parameters)."
+    model_args = dict(num_modules=1, width=44, depth=3, block=Bottleneck)
+    return FAN(**dict(model_args, **kwargs))
 
 # %% ../../nbs/face/fan.ipynb #a7233101
 def step_lr(lr: float, # peak learning rate

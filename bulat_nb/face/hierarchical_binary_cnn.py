@@ -70,17 +70,44 @@ def hierarchical_fan(variant: str = "paper", *, binary: bool = True, num_modules
                block=lambda i, o: MultiScaleBlock(i, o, **opts), **kw)
 
 # %% ../../nbs/face/hierarchical_binary_cnn.ipynb #b7305e70
-@register_model
-def hierarchical_fan_paper(**kw): return hierarchical_fan("paper", **kw)
-@register_model
-def hierarchical_fan_no_alpha(**kw): return hierarchical_fan("no_alpha", **kw)
-@register_model
-def hierarchical_fan_binary_shortcut(**kw): return hierarchical_fan("binary_shortcut", **kw)
-@register_model
-def hierarchical_fan_parallel(**kw): return hierarchical_fan("parallel", **kw)
-@register_model
-def hierarchical_fan_chain(**kw): return hierarchical_fan("chain", **kw)
-@register_model
-def hierarchical_fan_levels2(**kw): return hierarchical_fan("levels2", **kw)
-@register_model
-def hierarchical_fan_levels4(**kw): return hierarchical_fan("levels4", **kw)
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_paper(**kwargs) -> FAN:
+    "The journal paper's binary localizer: blocks of 3 hierarchical levels (C/2, C/4, C/4), concatenated, with α and a real shortcut."
+    model_args = dict(variant="paper", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_no_alpha(**kwargs) -> FAN:
+    "Ablation: no α (plain sign(I) ⊛ sign(W))."
+    model_args = dict(variant="no_alpha", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_binary_shortcut(**kwargs) -> FAN:
+    "Ablation: the 1×1 shortcut projections binarized too."
+    model_args = dict(variant="binary_shortcut", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_parallel(**kwargs) -> FAN:
+    "Ablation: parallel single-scale levels (each reads the block input)."
+    model_args = dict(variant="parallel", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_chain(**kwargs) -> FAN:
+    "Ablation: a plain chain whose last level alone forms the residual."
+    model_args = dict(variant="chain", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_levels2(**kwargs) -> FAN:
+    "Ablation: 2 levels (C/2, C/2)."
+    model_args = dict(variant="levels2", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def hierarchical_fan_levels4(**kwargs) -> FAN:
+    "Ablation: 4 levels (C/2, C/4, C/8, C/8)."
+    model_args = dict(variant="levels4", num_modules=1, width=256, depth=4, n_points=68, pool="max")
+    return hierarchical_fan(**dict(model_args, **kwargs))

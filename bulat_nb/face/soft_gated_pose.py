@@ -87,13 +87,32 @@ class SoftGatedPoseNet(FAN):
                 self.add_module(f"m{i}", HybridHourGlass(depth, width, block=block, pool=pool, merge_kernel=merge_kernel))
 
 # %% ../../nbs/face/soft_gated_pose.ipynb #834bbb55
-@register_model
-def soft_gated_pose_hg_s4_w256(**kw): return SoftGatedPoseNet(4, width=256, gated=False, hybrid=False, **kw)
-@register_model
-def soft_gated_pose_gated_s4_w256(**kw): return SoftGatedPoseNet(4, width=256, gated=True, hybrid=False, **kw)
-@register_model
-def soft_gated_pose_hybrid_s4_w256(**kw): return SoftGatedPoseNet(4, width=256, gated=True, hybrid=True, **kw)
-@register_model
-def soft_gated_pose_hybrid_s4_w192(**kw): return SoftGatedPoseNet(4, width=192, gated=True, hybrid=True, **kw)
-@register_model
-def soft_gated_pose_hybrid_s4_w112(**kw): return SoftGatedPoseNet(4, width=112, gated=True, hybrid=True, **kw)
+@register_model(input_size=(3, 256, 256))
+def soft_gated_pose_hg_s4_w256(**kwargs) -> SoftGatedPoseNet:
+    "The baseline: a 4-stack hourglass, 256 channels, 16 joints (the toolkit's `FAN`, identity skips)."
+    model_args = dict(num_modules=4, width=256, depth=4, n_points=16, gated=False, hybrid=False)
+    return SoftGatedPoseNet(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def soft_gated_pose_gated_s4_w256(**kwargs) -> SoftGatedPoseNet:
+    "4 stacks, 256 channels, with soft-gated skips (eq. 2) in every block."
+    model_args = dict(num_modules=4, width=256, depth=4, n_points=16, gated=True, hybrid=False)
+    return SoftGatedPoseNet(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def soft_gated_pose_hybrid_s4_w256(**kwargs) -> SoftGatedPoseNet:
+    "4 stacks, 256 channels, soft-gated skips and hybrid HG–U-Net levels (eq. 4)."
+    model_args = dict(num_modules=4, width=256, depth=4, n_points=16, gated=True, hybrid=True)
+    return SoftGatedPoseNet(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def soft_gated_pose_hybrid_s4_w192(**kwargs) -> SoftGatedPoseNet:
+    "The gated hybrid at 192 channels: the parameters of the 256-channel hourglass."
+    model_args = dict(num_modules=4, width=192, depth=4, n_points=16, gated=True, hybrid=True)
+    return SoftGatedPoseNet(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 256, 256))
+def soft_gated_pose_hybrid_s4_w112(**kwargs) -> SoftGatedPoseNet:
+    "The gated hybrid at 112 channels: about a third of the hourglass's parameters."
+    model_args = dict(num_modules=4, width=112, depth=4, n_points=16, gated=True, hybrid=True)
+    return SoftGatedPoseNet(**dict(model_args, **kwargs))

@@ -168,10 +168,17 @@ class SiameseCallback(Callback):
         self.learn.loss = self.learn.loss_grad.detach()
 
 # %% ../../nbs/face/subpixel_heatmaps.ipynb #af408dc0
-@register_model
-def shr_fan_w32_d2(**kw): return FAN(1, width=32, depth=2, **kw)      # 1 stack, 32 channels, hourglass depth 2
-@register_model
-def shr_fan_w64_d3(**kw): return FAN(1, width=64, depth=3, **kw)
+@register_model(input_size=(3, 64, 64))
+def shr_fan_w32_d2(**kwargs) -> FAN:
+    "The experiment's network: one-stack FAN, 32 channels, hourglass depth 2, 68 heatmaps (64×64 inputs)."
+    model_args = dict(num_modules=1, width=32, depth=2)
+    return FAN(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 64, 64))
+def shr_fan_w64_d3(**kwargs) -> FAN:
+    "A wider one-stack FAN: 64 channels, hourglass depth 3, 68 heatmaps (64×64 inputs)."
+    model_args = dict(num_modules=1, width=64, depth=3)
+    return FAN(**dict(model_args, **kwargs))
 
 def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
                   data: dict, # x [N, C, S, S], y [N, K, 2] heatmap-pixel points; x_test, y_test likewise

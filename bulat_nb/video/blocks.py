@@ -163,7 +163,7 @@ class DropPath(nn.Module):
 class Attention(nn.Module):
     "Multi-head self-attention within each frame (spatial-only) over tokens `[B*T, N, C]`."
     def __init__(self, dim: int, # channels C
-                 num_heads: int = 8, # heads (C must divide)
+                 *, num_heads: int = 8, # heads (C must divide)
                  qkv_bias: bool = False, # bias of the q, k, v projection
                  attn_drop: float = 0.0, # dropout on attention weights
                  proj_drop: float = 0.0, # dropout after the output projection
@@ -197,7 +197,7 @@ class Block(nn.Module):
     "Pre-norm transformer block (B) whose token mixer (`attn`) is pluggable; tokens `[B*T, N, C]`."
     def __init__(self, dim: int, # channels
                  num_heads: int, # heads of the mixer
-                 mlp_ratio: float = 4.0, # MLP hidden width / dim
+                 *, mlp_ratio: float = 4.0, # MLP hidden width / dim
                  qkv_bias: bool = False, # passed to the mixer
                  drop: float = 0.0, # dropout after projections
                  attn_drop: float = 0.0, # attention dropout
@@ -229,7 +229,7 @@ class PatchEmbed(nn.Module):
 # %% ../../nbs/video/00_video_blocks.ipynb #654f0f4a
 class VideoViT(nn.Module):
     "Video ViT skeleton: per-frame patches + cls token, spatial and temporal embeddings, blocks with a pluggable mixer."
-    def __init__(self, img_size: int = 16, # frame side
+    def __init__(self, *, img_size: int = 16, # frame side
                  patch_size: int = 4, # patch side
                  in_chans: int = 1, # input channels
                  num_frames: int = 8, # frames per clip T (size of `temp_embed`; clips may be multiples)
@@ -256,8 +256,9 @@ class VideoViT(nn.Module):
         self.temp_embed = nn.Parameter(torch.zeros(1, num_frames, 1, embed_dim)) if temporal_embed else None
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear decay rule (works on the meta device)
-        self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i],
-                                           norm_layer, mixer) for i in range(depth)])
+        self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                                           attn_drop=attn_drop_rate, drop_path=dpr[i], norm_layer=norm_layer, mixer=mixer)
+                                     for i in range(depth)])
         self.norm = norm_layer(embed_dim)
         self.num_features = representation_size or embed_dim
         self.pre_logits = (nn.Sequential(OrderedDict(fc=nn.Linear(embed_dim, representation_size), act=nn.Tanh()))

@@ -40,7 +40,7 @@ class FastLocalProp(nn.ConvTranspose2d):
 # %% ../../nbs/video/edgevit.ipynb #ac4f668c
 class GlobalSparseAttn(nn.Module):
     "Attention among delegate tokens (every r-th row and column, eq. 1), then local propagation (eq. 2), LN and projection."
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, sr_ratio: int = 1, attn_drop: float = 0.0):
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, sr_ratio: int = 1, attn_drop: float = 0.0):
         super().__init__()
         if dim % num_heads: raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads, self.sr, self.attn_drop = num_heads, sr_ratio, attn_drop
@@ -65,7 +65,7 @@ class GlobalSparseAttn(nn.Module):
 # %% ../../nbs/video/edgevit.ipynb #5c81302b
 class LocalAgg(nn.Module):
     "Local aggregation: x += DW3×3(x); x += PW(DW5×5(PW(BN x))); x += CMlp(BN x)."
-    def __init__(self, dim: int, mlp_ratio: float = 4.0, drop: float = 0.0, drop_path: float = 0.0):
+    def __init__(self, dim: int, *, mlp_ratio: float = 4.0, drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.norm1, self.conv1, self.conv2 = nn.BatchNorm2d(dim), nn.Conv2d(dim, dim, 1), nn.Conv2d(dim, dim, 1)
@@ -79,12 +79,12 @@ class LocalAgg(nn.Module):
 
 class SelfAttn(nn.Module):
     "Global sparse attention block: x += DW3×3(x); x += GSA(LN x); x += MLP(LN x)."
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
                  drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = GlobalSparseAttn(dim, num_heads, qkv_bias, sr_ratio, attn_drop)
+        self.attn = GlobalSparseAttn(dim, num_heads, qkv_bias=qkv_bias, sr_ratio=sr_ratio, attn_drop=attn_drop)
         self.norm2, self.mlp = nn.LayerNorm(dim, eps=1e-6), Mlp(dim, int(dim * mlp_ratio), drop)
         self.drop_path = DropPath(drop_path)
     def forward(self, x):  # [B, C, H, W]
@@ -97,11 +97,12 @@ class SelfAttn(nn.Module):
 
 class LGLBlock(nn.Module):
     "Local–global–local bottleneck: local aggregation (when r > 1), then sparse attention with local propagation."
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
                  drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
-        self.LocalAgg = LocalAgg(dim, mlp_ratio, drop, drop_path) if sr_ratio > 1 else nn.Identity()
-        self.SelfAttn = SelfAttn(dim, num_heads, mlp_ratio, qkv_bias, sr_ratio, drop, attn_drop, drop_path)
+        self.LocalAgg = LocalAgg(dim, mlp_ratio=mlp_ratio, drop=drop, drop_path=drop_path) if sr_ratio > 1 else nn.Identity()
+        self.SelfAttn = SelfAttn(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, sr_ratio=sr_ratio, drop=drop,
+                                 attn_drop=attn_drop, drop_path=drop_path)
     def forward(self, x): return self.SelfAttn(self.LocalAgg(x))
 
 class PatchEmbed(nn.Module):
@@ -126,8 +127,8 @@ class EdgeViT(nn.Module):
         for s in range(4):
             setattr(self, f"patch_embed{s + 1}", PatchEmbed(4 if s == 0 else 2, chans[s], embed_dim[s]))
             setattr(self, f"blocks{s + 1}", nn.ModuleList([
-                LGLBlock(embed_dim[s], embed_dim[s] // head_dim, mlp_ratio, qkv_bias, sr_ratios[s], drop_rate,
-                         attn_drop_rate, dpr[k + i]) for i in range(depth[s])]))
+                LGLBlock(embed_dim[s], embed_dim[s] // head_dim, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, sr_ratio=sr_ratios[s],
+                         drop=drop_rate, attn_drop=attn_drop_rate, drop_path=dpr[k + i]) for i in range(depth[s])]))
             k += depth[s]
         self.norm = nn.BatchNorm2d(embed_dim[-1])
         self.head = nn.Linear(embed_dim[-1], num_classes) if num_classes > 0 else nn.Identity()
@@ -147,13 +148,26 @@ class EdgeViT(nn.Module):
     def forward(self, x): return self.forward_head(self.forward_features(x))
 
 # %% ../../nbs/video/edgevit.ipynb #1c8271c1
-@register_model
-def edgevit_xxs(**kw): return EdgeViT(depth=(1, 1, 3, 2), embed_dim=(36, 72, 144, 288), head_dim=36, **kw)
-@register_model
-def edgevit_xs(**kw): return EdgeViT(depth=(1, 1, 3, 1), embed_dim=(48, 96, 240, 384), head_dim=48, **kw)
-@register_model
-def edgevit_s(**kw): return EdgeViT(depth=(1, 2, 5, 3), embed_dim=(48, 96, 240, 384), head_dim=48, **kw)
-@register_model
-def edgevit_tiny(**kw):
+@register_model(input_size=(3, 224, 224))
+def edgevit_xxs(**kwargs) -> EdgeViT:
+    "EdgeViT-XXS: depths (1, 1, 3, 2), widths (36, 72, 144, 288), heads of 36 channels, sparsity (4, 2, 2, 1)."
+    model_args = dict(depth=(1, 1, 3, 2), embed_dim=(36, 72, 144, 288), head_dim=36, mlp_ratio=4.0, sr_ratios=(4, 2, 2, 1))
+    return EdgeViT(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 224, 224))
+def edgevit_xs(**kwargs) -> EdgeViT:
+    "EdgeViT-XS: depths (1, 1, 3, 1), widths (48, 96, 240, 384), heads of 48 channels, sparsity (4, 2, 2, 1)."
+    model_args = dict(depth=(1, 1, 3, 1), embed_dim=(48, 96, 240, 384), head_dim=48, mlp_ratio=4.0, sr_ratios=(4, 2, 2, 1))
+    return EdgeViT(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 224, 224))
+def edgevit_s(**kwargs) -> EdgeViT:
+    "EdgeViT-S: depths (1, 2, 5, 3), widths (48, 96, 240, 384), heads of 48 channels, sparsity (4, 2, 2, 1)."
+    model_args = dict(depth=(1, 2, 5, 3), embed_dim=(48, 96, 240, 384), head_dim=48, mlp_ratio=4.0, sr_ratios=(4, 2, 2, 1))
+    return EdgeViT(**dict(model_args, **kwargs))
+
+@register_model(input_size=(3, 32, 32))
+def edgevit_tiny(**kwargs) -> EdgeViT:
     "A ~0.3M-parameter EdgeViT for 32×32 inputs (our small-scale experiment)."
-    return EdgeViT(**{"depth": (1, 1, 2, 1), "embed_dim": (16, 32, 64, 128), "head_dim": 16, **kw})
+    model_args = dict(depth=(1, 1, 2, 1), embed_dim=(16, 32, 64, 128), head_dim=16)
+    return EdgeViT(**dict(model_args, **kwargs))

@@ -138,20 +138,37 @@ class GSFResNet(nn.Module):
     def forward(self, x): return self.fc(self.forward_features(x))
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #30f2c7f8
-@register_model
-def resnet50_tsn(**kw): return GSFResNet(layers=(3, 4, 6, 3), gsf=False, **kw)
-@register_model
-def resnet50_gsf(**kw): return GSFResNet(layers=(3, 4, 6, 3), gsf=True, **kw)
-@register_model
-def resnet101_gsf(**kw): return GSFResNet(layers=(3, 4, 23, 3), gsf=True, **kw)
-@register_model
-def resnet_tiny_tsn(**kw):
+@register_model(input_fn=lambda batch_size: torch.randn(8 * batch_size, 3, 224, 224))   # frames [B·T, 3, H, W], T = 8
+def resnet50_tsn(**kwargs) -> GSFResNet:
+    "TSN's frame backbone: ResNet-50 (torchvision's layout and names), no GSF."
+    model_args = dict(layers=(3, 4, 6, 3), widths=(64, 128, 256, 512), num_segments=8, gsf=False, num_classes=1000)
+    return GSFResNet(**dict(model_args, **kwargs))
+
+@register_model(input_fn=lambda batch_size: torch.randn(8 * batch_size, 3, 224, 224))
+def resnet50_gsf(**kwargs) -> GSFResNet:
+    "GSF-ResNet-50: GSF on 25% of the channels in every bottleneck, 8 frames per clip."
+    model_args = dict(layers=(3, 4, 6, 3), widths=(64, 128, 256, 512), num_segments=8, gsf=True, gsf_ch_ratio=25,
+                      num_classes=1000)
+    return GSFResNet(**dict(model_args, **kwargs))
+
+@register_model(input_fn=lambda batch_size: torch.randn(8 * batch_size, 3, 224, 224))
+def resnet101_gsf(**kwargs) -> GSFResNet:
+    "GSF-ResNet-101: GSF on 25% of the channels in every bottleneck, 8 frames per clip."
+    model_args = dict(layers=(3, 4, 23, 3), widths=(64, 128, 256, 512), num_segments=8, gsf=True, gsf_ch_ratio=25,
+                      num_classes=1000)
+    return GSFResNet(**dict(model_args, **kwargs))
+
+@register_model(input_fn=lambda batch_size: torch.randn(8 * batch_size, 3, 32, 32))
+def resnet_tiny_tsn(**kwargs) -> GSFResNet:
     "A 3-stage ~0.1M-parameter bottleneck ResNet for 32×32 frames (our small-scale experiment)."
-    return GSFResNet(**{"layers": (1, 1, 1), "widths": (8, 16, 32), "small_input": True, "gsf": False, **kw})
-@register_model
-def resnet_tiny_gsf(**kw):
+    model_args = dict(layers=(1, 1, 1), widths=(8, 16, 32), small_input=True, gsf=False)
+    return GSFResNet(**dict(model_args, **kwargs))
+
+@register_model(input_fn=lambda batch_size: torch.randn(8 * batch_size, 3, 32, 32))
+def resnet_tiny_gsf(**kwargs) -> GSFResNet:
     "`resnet_tiny_tsn` with GSF (ratio 25%) in every bottleneck."
-    return GSFResNet(**{"layers": (1, 1, 1), "widths": (8, 16, 32), "small_input": True, "gsf": True, **kw})
+    model_args = dict(layers=(1, 1, 1), widths=(8, 16, 32), small_input=True, gsf=True)
+    return GSFResNet(**dict(model_args, **kwargs))
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #0154d7f1
 class VerbNounTSN(nn.Module):
@@ -174,22 +191,33 @@ class VerbNounTSN(nn.Module):
         return tuple(fc(f).view(B, T, -1).mean(1) for fc in (self.fc_verb, self.fc_noun))   # eq. (1): mean over frames
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #b62b3fc4
-@register_model
-def tsn_r50_epic(num_segments: int = 8, **kw):
-    "TSN, ResNet-50, EPIC-Kitchens-100 heads (97 verbs, 300 nouns)."
-    return VerbNounTSN(resnet50_tsn(num_segments=num_segments, num_classes=0), num_segments=num_segments, **kw)
-@register_model
-def gsf_r50_epic(num_segments: int = 8, **kw):
-    "GSF-ResNet-50 (ratio 25%), EPIC-Kitchens-100 heads."
-    return VerbNounTSN(resnet50_gsf(num_segments=num_segments, num_classes=0), num_segments=num_segments, **kw)
-@register_model
-def tsn_tiny_verbnoun(num_segments: int = 8, n_verb: int = 4, n_noun: int = 4, in_chans: int = 1, **kw):
+@register_model(input_size=(8, 3, 224, 224))
+def tsn_r50_epic(num_segments: int = 8, **kwargs) -> VerbNounTSN:
+    "TSN, ResNet-50, EPIC-Kitchens-100 heads (97 verbs, 300 nouns), 8 segments."
+    model_args = dict(n_verb=97, n_noun=300, dropout=0.5)
+    return VerbNounTSN(resnet50_tsn(num_segments=num_segments, num_classes=0), num_segments=num_segments,
+                       **dict(model_args, **kwargs))
+
+@register_model(input_size=(8, 3, 224, 224))
+def gsf_r50_epic(num_segments: int = 8, **kwargs) -> VerbNounTSN:
+    "GSF-ResNet-50 (ratio 25%), EPIC-Kitchens-100 heads (97 verbs, 300 nouns), 8 segments."
+    model_args = dict(n_verb=97, n_noun=300, dropout=0.5)
+    return VerbNounTSN(resnet50_gsf(num_segments=num_segments, num_classes=0), num_segments=num_segments,
+                       **dict(model_args, **kwargs))
+
+@register_model(input_size=(8, 1, 16, 16))
+def tsn_tiny_verbnoun(num_segments: int = 8, in_chans: int = 1, **kwargs) -> VerbNounTSN:
     "TSN on `resnet_tiny_tsn`, for the toy noun/verb clips (grey 16×16 frames)."
-    return VerbNounTSN(resnet_tiny_tsn(num_segments=num_segments, num_classes=0, in_chans=in_chans), num_segments=num_segments, n_verb=n_verb, n_noun=n_noun, **kw)
-@register_model
-def gsf_tiny_verbnoun(num_segments: int = 8, n_verb: int = 4, n_noun: int = 4, in_chans: int = 1, **kw):
+    model_args = dict(n_verb=4, n_noun=4)
+    return VerbNounTSN(resnet_tiny_tsn(num_segments=num_segments, num_classes=0, in_chans=in_chans), num_segments=num_segments,
+                       **dict(model_args, **kwargs))
+
+@register_model(input_size=(8, 1, 16, 16))
+def gsf_tiny_verbnoun(num_segments: int = 8, in_chans: int = 1, **kwargs) -> VerbNounTSN:
     "GSF on `resnet_tiny_gsf`, for the toy noun/verb clips."
-    return VerbNounTSN(resnet_tiny_gsf(num_segments=num_segments, num_classes=0, in_chans=in_chans), num_segments=num_segments, n_verb=n_verb, n_noun=n_noun, **kw)
+    model_args = dict(n_verb=4, n_noun=4)
+    return VerbNounTSN(resnet_tiny_gsf(num_segments=num_segments, num_classes=0, in_chans=in_chans), num_segments=num_segments,
+                       **dict(model_args, **kwargs))
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #d71ca97d
 def average_scores(scores, # a list of [B, K] logits, one per ensemble member
@@ -241,14 +269,17 @@ class VerbNounSplit(nn.Module):
         return s[:, :self.n_verb], s[:, self.n_verb:]
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #94748d91
-@register_model
-def xvit_b16_epic(num_segments: int = 8, **kw):
-    "XViT-B/16 (n_div 8) with EPIC-Kitchens-100 verb (97) and noun (300) outputs."
-    return VerbNounSplit(xvit_b16(num_classes=97 + 300, num_frames=num_segments, n_segment=num_segments, **kw), 97, 300)
-@register_model
-def xvit_tiny_verbnoun(num_segments: int = 8, n_verb: int = 4, n_noun: int = 4, **kw):
+@register_model(input_size=(8, 3, 224, 224))
+def xvit_b16_epic(num_segments: int = 8, **kwargs) -> VerbNounSplit:
+    "XViT-B/16 (n_div 8) with EPIC-Kitchens-100 verb (97) and noun (300) outputs, on 8-segment clips."
+    model_args = dict(num_classes=97 + 300, num_frames=num_segments, n_segment=num_segments)
+    return VerbNounSplit(xvit_b16(**dict(model_args, **kwargs)), n_verb=97, n_noun=300)
+
+@register_model(input_size=(8, 1, 16, 16))
+def xvit_tiny_verbnoun(num_segments: int = 8, n_verb: int = 4, n_noun: int = 4, **kwargs) -> VerbNounSplit:
     "The XViT notebook's `xvit_tiny` (width 48, depth 3, 16×16 grey frames) with verb and noun outputs."
-    return VerbNounSplit(xvit_tiny(num_classes=n_verb + n_noun, num_frames=num_segments, **kw), n_verb, n_noun)
+    model_args = dict(num_classes=n_verb + n_noun, num_frames=num_segments)
+    return VerbNounSplit(xvit_tiny(**dict(model_args, **kwargs)), n_verb=n_verb, n_noun=n_noun)
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #3e983670
 def verb_noun_loss(preds, y): # preds: (verb [B, V], noun [B, N]) logits; y: [B, 2] (verb, noun) targets

@@ -44,7 +44,7 @@ def grid_shift(x: torch.Tensor, # tokens `[B*T, H*W, C]` (frames stacked in the 
 class AffineShift(nn.Module):
     "Affine-Shift token mixer: values, shift along `axes` (eq. 2), data-dependent scale and bias (eq. 3), output projection (eq. 4)."
     def __init__(self, dim: int, # channels C
-                 num_heads: int = 1, # unused (kept for the toolkit's mixer signature)
+                 *, num_heads: int = 1, # unused (kept for the toolkit's mixer signature)
                  qkv_bias: bool = True, # bias of the value projection
                  attn_drop: float = 0.0, # unused (no attention)
                  proj_drop: float = 0.0, # dropout after the output projection
@@ -111,9 +111,20 @@ class AffineShiftTransformer(VAST):
 # %% ../../nbs/video/vast.ipynb #1d9eef7b
 _TINY = dict(img_size=16, patch_size=4, in_chans=1, num_frames=8, num_classes=4, embed_dim=48, depth=3, num_heads=3)
 
-@register_model
-def vast_tiny(**kw): return VAST(**{**_TINY, **kw})
-@register_model
-def vast_tiny_noaffine(**kw): return VAST(**{**_TINY, "affine": False, **kw})
-@register_model
-def ast_tiny(**kw): return AffineShiftTransformer(**{**{k: v for k, v in _TINY.items() if k != "num_frames"}, "num_classes": 10, **kw})
+@register_model(input_size=(8, 1, 16, 16))
+def vast_tiny(**kwargs) -> VAST:
+    "VAST for 16×16 grey 8-frame clips: width 48, depth 3, Affine-Shift over time, height and width."
+    model_args = dict(_TINY)
+    return VAST(**dict(model_args, **kwargs))
+
+@register_model(input_size=(8, 1, 16, 16))
+def vast_tiny_noaffine(**kwargs) -> VAST:
+    "`vast_tiny` with plain (static) shifts: no data-dependent scale and bias."
+    model_args = dict(_TINY, affine=False)
+    return VAST(**dict(model_args, **kwargs))
+
+@register_model(input_size=(1, 16, 16))
+def ast_tiny(**kwargs) -> AffineShiftTransformer:
+    "The image Affine-Shift Transformer at the same size: 16×16 grey images, spatial shifts, 10 classes."
+    model_args = {**{k: v for k, v in _TINY.items() if k != "num_frames"}, "num_classes": 10}
+    return AffineShiftTransformer(**dict(model_args, **kwargs))

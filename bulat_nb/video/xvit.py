@@ -19,13 +19,13 @@ __all__ = ['XViTAttention', 'VitHead', 'XViT', 'xvit_b16', 'xvit_b16_ssv2', 'xvi
 class XViTAttention(Attention):
     "Space-time mixing attention (eq. 3): per-frame softmax; keys and values channel-shifted from t±1 (eq. 2)."
     def __init__(self, dim: int, # channels C
-                 num_heads: int = 8, # heads
+                 *, num_heads: int = 8, # heads
                  qkv_bias: bool = False, # bias of the q, k, v projection
                  attn_drop: float = 0.0, # attention dropout
                  proj_drop: float = 0.0, # dropout after the output projection
                  n_div: int = 8, # C // n_div channels come from t+1 and as many from t−1 (0: spatial-only)
                 ):
-        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        super().__init__(dim, num_heads=num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=proj_drop)
         self.n_div = n_div
 
     def mix_qkv(self, q, k, v, T):  # each [B·T, N, C]
@@ -37,7 +37,7 @@ class VitHead(nn.Module):
     "Temporal attention head: a class token and `depth` blocks over per-frame features `[B, T, C]`, then an MLP."
     def __init__(self, embed_dim: int, # feature width C
                  num_classes: int, # classes
-                 num_heads: int = 12, # heads of the temporal blocks
+                 *, num_heads: int = 12, # heads of the temporal blocks
                  depth: int = 1, # temporal blocks
                  mlp_dim: int = 768, # hidden width of the MLP head
                  dropout: float = 0.5, # dropout inside the MLP head
@@ -58,7 +58,7 @@ class VitHead(nn.Module):
 # %% ../../nbs/video/xvit.ipynb #7e7ede9d
 class XViT(nn.Module):
     "XViT: a video ViT with space-time mixing attention (eq. 3) in every block and a temporal attention head."
-    def __init__(self, img_size: int = 224, # frame side
+    def __init__(self, *, img_size: int = 224, # frame side
                  patch_size: int = 16, # patch side
                  in_chans: int = 3, # input channels
                  num_classes: int = 600, # classes
@@ -81,12 +81,16 @@ class XViT(nn.Module):
                 ):
         super().__init__()
         mixer = mixer or partial(XViTAttention, n_div=n_div)
-        self.base_model = VideoViT(img_size, patch_size, in_chans, num_frames, 0, embed_dim, depth, num_heads, mlp_ratio,
-                                   qkv_bias, mixer, temporal_embed, n_segment, None, 0.0, attn_drop_rate, drop_path_rate)
+        self.base_model = VideoViT(img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_frames=num_frames,
+                                   num_classes=0, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                                   qkv_bias=qkv_bias, mixer=mixer, temporal_embed=temporal_embed, n_segment=n_segment,
+                                   representation_size=None, drop_rate=0.0, attn_drop_rate=attn_drop_rate,
+                                   drop_path_rate=drop_path_rate)
         if temporal_embed: nn.init.zeros_(self.base_model.temp_embed)   # official: zero-initialised
         self.base_model.head = nn.Dropout(dropout)                       # official: the ViT head becomes a dropout
         self.new_fc = nn.Linear(embed_dim, num_classes)                  # official, unused with the temporal head
-        self.consensus = VitHead(embed_dim, num_classes, head_heads, head_depth, head_mlp_dim, dropout)
+        self.consensus = VitHead(embed_dim, num_classes, num_heads=head_heads, depth=head_depth, mlp_dim=head_mlp_dim,
+                                 dropout=dropout)
 
     def forward_features(self, x):  # [B, T, C, H, W] -> per-frame class tokens [B, T, D]
         return self.base_model.head(self.base_model.forward_features(x))
@@ -96,15 +100,23 @@ class XViT(nn.Module):
     def forward(self, x): return self.forward_head(self.forward_features(x))
 
 # %% ../../nbs/video/xvit.ipynb #ac025495
-@register_model
-def xvit_b16(**kw): "XViT-B/16, Kinetics-600 release (n_segment 8, n_div 8)."; return XViT(**{"num_classes": 600, "n_segment": 8, "n_div": 8, **kw})
+@register_model(input_size=(16, 3, 224, 224))
+def xvit_b16(**kwargs) -> XViT:
+    "XViT-B/16, the Kinetics-600 release: 16-frame clips, shift within segments of 8 frames (n_div 8), 600 classes."
+    model_args = dict(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, num_frames=8, n_segment=8, n_div=8,
+                      num_classes=600, dropout=0.5, head_heads=12, head_depth=1, head_mlp_dim=768)
+    return XViT(**dict(model_args, **kwargs))
 
-@register_model
-def xvit_b16_ssv2(**kw): "XViT-B/16, SSv2 release (n_segment 16, n_div 4)."; return XViT(**{"num_classes": 174, "n_segment": 16, "n_div": 4, **kw})
+@register_model(input_size=(16, 3, 224, 224))
+def xvit_b16_ssv2(**kwargs) -> XViT:
+    "XViT-B/16, the Something-Something-v2 release: 16-frame clips, shift over all 16 frames (n_div 4), 174 classes."
+    model_args = dict(img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12, num_frames=8, n_segment=16, n_div=4,
+                      num_classes=174, dropout=0.5, head_heads=12, head_depth=1, head_mlp_dim=768)
+    return XViT(**dict(model_args, **kwargs))
 
-@register_model
-def xvit_tiny(**kw):
+@register_model(input_size=(8, 1, 16, 16))
+def xvit_tiny(**kwargs) -> XViT:
     "CPU-sized XViT for 16×16 grey 8-frame clips (width 48, depth 3, n_div 4)."
-    return XViT(**{"img_size": 16, "patch_size": 4, "in_chans": 1, "num_classes": 4, "num_frames": 8, "n_segment": None,
-                   "n_div": 4, "embed_dim": 48, "depth": 3, "num_heads": 3, "head_heads": 3, "head_mlp_dim": 48,
-                   "dropout": 0.0, **kw})
+    model_args = dict(img_size=16, patch_size=4, in_chans=1, num_classes=4, num_frames=8, n_segment=None, n_div=4,
+                      embed_dim=48, depth=3, num_heads=3, head_heads=3, head_mlp_dim=48, dropout=0.0)
+    return XViT(**dict(model_args, **kwargs))
