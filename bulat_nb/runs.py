@@ -274,6 +274,22 @@ def _kernel_config(log: Path) -> dict:
     c = Config(); c.KernelManager.transport = "ipc"
     return {"config": c, "kernel_manager_class": _LoggedKernelManager}
 
+# %% ../nbs/04_runs.ipynb #5532ffb9
+@contextlib.contextmanager
+def _client_log(log: Path):
+    "Send what papermill/nbclient and asyncio log while a run executes (e.g. 'Kernel died…' on Ctrl-C) to `log`, not the terminal."
+    import logging
+    h, names = logging.FileHandler(log), ("papermill", "asyncio")
+    saved = [(logging.getLogger(n), logging.getLogger(n).propagate) for n in names]
+    for lg, _ in saved: lg.addHandler(h); lg.propagate = False
+    try: yield
+    except KeyboardInterrupt:
+        # the interrupted client's pending kernel tasks are reported when garbage-collected, after this block: keep them quiet
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL); raise
+    finally:
+        for lg, p in saved: lg.removeHandler(h); lg.propagate = p
+        h.close()
+
 # %% ../nbs/04_runs.ipynb #862522f5
 def execute(slug: str, # paper slug or id
             profile: str | None = None, # "smoke" or "full"
@@ -300,7 +316,7 @@ def execute(slug: str, # paper slug or id
     t0, err = time.monotonic(), None
     try:
         with _environ(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
-                      BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="Agg"):
+                      BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline"), _client_log(rdir / "kernel.log"):
             pm.execute_notebook(str(plan["notebook"]), str(rdir / f"{p.slug}.ipynb"), parameters=plan["parameters"],
                                 cwd=str(plan["notebook"].parent), progress_bar=progress, execution_timeout=timeout,
                                 kernel_name="python3", request_save_on_cell_execute=True, **_kernel_config(rdir / "kernel.log"))
