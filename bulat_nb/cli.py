@@ -1,4 +1,4 @@
-"""`bulat_nb list | params | run | reproduce | report | docs`: one console script for everything a user does with the papers.
+"""`bulat_nb list | params | run | reproduce | verify | report | docs`: one console script for everything a user does with the papers.
 
 Docs: https://bulat-nb.github.io/bulat_nb/cli.html.md"""
 
@@ -48,9 +48,14 @@ def _cmd_run(a):
 def _cmd_reproduce(a):
     from bulat_nb.runs import reproduce, report
     if a.allow_dirty and not a.record: raise UsageError("--allow-dirty only makes sense with --record")
-    recs = reproduce(a.slugs, a.family, a.profile, a.record, progress=not a.quiet, allow_dirty=a.allow_dirty)
+    recs = reproduce(a.slugs, a.family, a.profile, a.record, progress=not a.quiet, allow_dirty=a.allow_dirty,
+                     jobs=_jobs(a.jobs), scheduler=_scheduler(a.scheduler))
     if a.record: print("\nRecorded results (results/):\n"); print(report(slugs=[r["slug"] for r in recs]))
     return 0 if all(r["status"] == "ok" for r in recs) else 1
+
+def _cmd_verify(a):
+    from bulat_nb.runs import verify
+    return 0 if all(c["status"] == "reproduced" for c in verify(a.targets, a.family)) else 1
 
 # %% ../nbs/07_cli.ipynb #9bb49e57
 def _cmd_report(a):
@@ -80,6 +85,50 @@ def _profile(v):
     if v not in ("smoke", "full"): raise argparse.ArgumentTypeError(f"unknown profile {v!r} (choose smoke or full)")
     return v
 
+def _jobs(v: str) -> int:
+    "`--jobs`, checked (a usage error is one line, not argparse's usage block)."
+    if not v.isdigit() or int(v) < 1: raise UsageError(f"--jobs must be a whole number of at least 1, got {v!r}")
+    return int(v)
+
+def _scheduler(v: str | None) -> str | None:
+    "`--scheduler`, checked: a Dask address such as tcp://host:8786."
+    import re
+    if v is not None and not re.fullmatch(r"(?:(?:tcp|tls|ws|wss)://)?[\w.\-\[\]:]+:\d+", v):
+        raise UsageError(f"not a Dask scheduler address: {v!r} (e.g. tcp://host:8786)")
+    return v
+
+def _rule_text() -> str:
+    from bulat_nb.runs import REPRO_RULE
+    return "The reproducibility rule. " + REPRO_RULE.replace("**", "")
+
+# %% ../nbs/07_cli.ipynb #e13d74a1
+def _add_run_commands(sub):
+    "The `run`, `reproduce` and `verify` subcommands."
+    s = sub.add_parser("run", help="run one paper's notebook with papermill"); s.set_defaults(fn=_cmd_run)
+    s.add_argument("slug", help="paper slug or id (see `bulat_nb list`)")
+    s.add_argument("--profile", type=_profile, help="smoke (notebook defaults) or full (settings.ini)")
+    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("reproduce", help="run several papers (in parallel with --jobs or --scheduler), optionally recording results",
+                       epilog=_rule_text()); s.set_defaults(fn=_cmd_reproduce)
+    s.add_argument("slugs", nargs="*", help="papers (default: every paper with a notebook)")
+    s.add_argument("--family", choices=list(FAMILIES), help="only this family")
+    s.add_argument("--profile", type=_profile, help="smoke or full")
+    s.add_argument("--record", action="store_true", help="write each ok full run into results/<slug>.json")
+    s.add_argument("--allow-dirty", action="store_true", help="with --record: record from a tree with uncommitted changes (marked)")
+    s.add_argument("-j", "--jobs", default="1", metavar="N",
+                   help="papers at once on a local Dask cluster of N workers, the cores divided between them (default 1: in turn, no Dask)")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the papers as tasks on the Dask cluster of this scheduler, e.g. tcp://host:8786")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("verify", help="check existing runs against the recorded results, without re-running",
+                       description="Compare each paper's newest full-profile run in _runs/ (or the run directories given) with "
+                                   "its recorded result in results/. Exits 1 unless every paper reproduces. " + _rule_text())
+    s.set_defaults(fn=_cmd_verify)
+    s.add_argument("targets", nargs="*", metavar="SLUG|RUN_DIR", help="papers or run directories (default: every recorded paper)")
+    s.add_argument("--family", choices=list(FAMILIES), help="only this family")
+
+# %% ../nbs/07_cli.ipynb #e13d74a2
 def make_parser() -> argparse.ArgumentParser:
     "The `bulat_nb` argument parser."
     ps = argparse.ArgumentParser(prog="bulat_nb", description="Run, reproduce and report the bulat_nb papers.")
@@ -89,18 +138,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--family", choices=list(FAMILIES), help="only this family")
     s = sub.add_parser("params", help="a paper's parameters: smoke default, full value, valid range"); s.set_defaults(fn=_cmd_params)
     s.add_argument("slug", help="paper slug or id")
-    s = sub.add_parser("run", help="run one paper's notebook with papermill"); s.set_defaults(fn=_cmd_run)
-    s.add_argument("slug", help="paper slug or id (see `bulat_nb list`)")
-    s.add_argument("--profile", type=_profile, help="smoke (notebook defaults) or full (settings.ini)")
-    s.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="override a parameter")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    s = sub.add_parser("reproduce", help="run several papers, optionally recording results"); s.set_defaults(fn=_cmd_reproduce)
-    s.add_argument("slugs", nargs="*", help="papers (default: every paper with a notebook)")
-    s.add_argument("--family", choices=list(FAMILIES), help="only this family")
-    s.add_argument("--profile", type=_profile, help="smoke or full")
-    s.add_argument("--record", action="store_true", help="write each ok full run into results/<slug>.json")
-    s.add_argument("--allow-dirty", action="store_true", help="with --record: record from a tree with uncommitted changes (marked)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_run_commands(sub)
     s = sub.add_parser("report", help="the recorded results across papers"); s.set_defaults(fn=_cmd_report)
     s.add_argument("slugs", nargs="*", help="papers (default: all recorded)")
     s.add_argument("--family", choices=list(FAMILIES), help="only this family")
@@ -110,6 +148,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="port for --serve")
     return ps
 
+# %% ../nbs/07_cli.ipynb #6a03c16c
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `bulat_nb` console script; returns the exit code."
     a = make_parser().parse_args(argv)  # argparse prints usage errors and exits 2 itself

@@ -22,7 +22,7 @@ __all__ = ['DocsWarning', 'site_config', 'split_directives', 'directive_tags', '
 # %% ../nbs/06_docs.ipynb #c79a6b71
 import yaml, nbformat
 from nbdev.config import get_config, nbpath2html
-from .papers import PAPERS, UsageError
+from .papers import PAPERS, STUDIES, UsageError
 
 # %% ../nbs/06_docs.ipynb #af0a71b8
 class DocsWarning(UserWarning):
@@ -622,7 +622,7 @@ def write_source(root: str | Path, # project root
             else:
                 why = f" ({failed[p]})" if p in failed else ""
                 _warn(f"{p}: nbdev did not process it{why}; rendering the source notebook, without API docs")
-            paper = next((x for x in PAPERS if x.notebook == f"nbs/{p}"), None)
+            paper = next((x for x in PAPERS + STUDIES if x.notebook == f"nbs/{p}"), None)
             if paper: nb = recorded_outputs(nb, paper.slug, root, p)
             _write_nb(adapt_nb(nb, partial(_copy_recorded, root=root, page_dir=d.parent), links, Path(p).stem,
                                partial(local_source, page=p, code=code), paper.id if paper else ""), d)

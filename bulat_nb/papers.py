@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['FAMILIES', 'PAPERS', 'UsageError', 'Paper', 'get_paper', 'papers', 'project_root', 'result_path', 'paper_status',
-           'papers_markdown', 'render_readme']
+__all__ = ['FAMILIES', 'PAPERS', 'STUDIES', 'UsageError', 'Paper', 'get_paper', 'papers', 'project_root', 'result_path',
+           'paper_status', 'papers_markdown', 'render_readme']
 
 # %% ../nbs/02_papers.ipynb #a0750c1a
 class UsageError(ValueError):
@@ -81,15 +81,23 @@ P50 | face | binarized_localizers | 2017 | Binarized Convolutional Landmark Loca
 # %% ../nbs/02_papers.ipynb #d9eb1d2d
 @dataclass(frozen=True)
 class Paper:
-    "One paper: stable id, family, slug, year and title."
+    "One paper (or study): stable id, family, slug, year and title, and where its notebook and module live."
     id: str; family: str; slug: str; year: int; title: str
+    path: str = ""     # the notebook, if not nbs/<family>/<slug>.ipynb (a study such as the packed engine)
+    mod: str = ""      # the module, if not bulat_nb.<family>.<slug>
     @property
-    def notebook(self) -> str: return f"nbs/{self.family}/{self.slug}.ipynb"  # relative to the project root
+    def notebook(self) -> str: return self.path or f"nbs/{self.family}/{self.slug}.ipynb"  # relative to the project root
     @property
-    def module(self) -> str: return f"bulat_nb.{self.family}.{self.slug}"
+    def module(self) -> str: return self.mod or f"bulat_nb.{self.family}.{self.slug}"
 
 PAPERS = tuple(Paper(i, f, s, int(y), t) for i, f, s, y, t in
                (tuple(c.strip() for c in line.split("|", 4)) for line in _TABLE.strip().splitlines()))
+
+# %% ../nbs/02_papers.ipynb #c2262c71
+STUDIES = (
+    Paper("S01", "binary", "packed_engine", 2026, "A bit-packed XNOR–popcount inference engine for the binary family",
+          path="nbs/binary/01_packed_engine.ipynb", mod="bulat_nb.binary.engine"),
+)
 
 # %% ../nbs/02_papers.ipynb #08c4b6d4
 def get_paper(key: str, # slug ("xnornet_pp") or id ("P38", "p38", "38")
@@ -97,19 +105,19 @@ def get_paper(key: str, # slug ("xnornet_pp") or id ("P38", "p38", "38")
     "Look a paper up by slug or id; an unknown one raises `UsageError` with the closest matches."
     k = str(key).strip()
     if k.isdigit(): k = f"P{int(k):02d}"                      # 38 -> P38, 7 -> P07
-    for p in PAPERS:
+    for p in PAPERS + STUDIES:
         if k.lower() in (p.slug, p.id.lower()): return p
-    close = difflib.get_close_matches(str(key), [p.slug for p in PAPERS], n=3)
+    close = difflib.get_close_matches(str(key), [p.slug for p in PAPERS + STUDIES], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else " See `bulat_nb list`."
     raise UsageError(f"unknown paper {key!r}.{hint}")
 
 # %% ../nbs/02_papers.ipynb #1a145233
 def papers(family: str | None = None, # restrict to one family key
           ) -> list[Paper]:
-    "All papers (or one family's), ordered by id."
+    "All papers (or one family's), ordered by id, then the studies."
     if family is not None and family not in FAMILIES:
         raise UsageError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
-    return [p for p in PAPERS if family in (None, p.family)]
+    return [p for p in PAPERS + STUDIES if family in (None, p.family)]
 
 # %% ../nbs/02_papers.ipynb #b66160a0
 def _is_root(d: Path) -> bool: return (d / "settings.ini").is_file() and (d / "nbs").is_dir()

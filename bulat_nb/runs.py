@@ -1,4 +1,4 @@
-"""`settings.ini` as the run manifest, parameter checking against a notebook's `parameters` cell, papermill execution into `_runs/`, reproduction of many papers, and the results report.
+"""`settings.ini` as the run manifest, parameter checking against a notebook's `parameters` cell, papermill execution into `_runs/`, reproduction of many papers (in turn, or in parallel on Dask), the reproducibility check, and the results report.
 
 Docs: https://bulat-nb.github.io/bulat_nb/runs.html.md"""
 
@@ -6,17 +6,21 @@ Docs: https://bulat-nb.github.io/bulat_nb/runs.html.md"""
 
 # %% ../nbs/04_runs.ipynb #1bca3625
 from __future__ import annotations
-import ast, io, os, re, sys, json, math, shutil, secrets, platform, subprocess, configparser, contextlib, time, tokenize
+import ast, io, os, re, sys, json, math, shutil, signal, hashlib, logging, secrets, platform, subprocess, configparser
+import contextlib, threading, time, tokenize
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from importlib import metadata
 
 # %% auto #0
-__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'read_manifest', 'ParamSpec', 'parse_spec', 'parameter_specs',
-           'notebook_parameters', 'coerce_parameter', 'check_parameters', 'resolve_parameters', 'git_info',
-           'package_versions', 'machine_info', 'new_run_id', 'execute', 'keep_executed', 'record_run', 'select_papers',
-           'verdict_rows', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
+__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'SPREAD', 'REPRO_RULE', 'read_manifest', 'ParamSpec', 'parse_spec',
+           'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters', 'resolve_parameters',
+           'git_info', 'package_versions', 'machine_info', 'new_run_id', 'execute', 'keep_executed', 'record_run',
+           'select_papers', 'verdict_rows', 'compare_claim', 'setting_differences', 'check_reproduction',
+           'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run', 'cancel_runs',
+           'run_task', 'store_run', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page',
+           'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -125,6 +129,7 @@ def parse_spec(name: str, # the parameter's name
         return ParamSpec(name, default, m["doc"].strip(), choices=tuple(sorted(choices, key=repr)))
     return ParamSpec(name, default, c)
 
+# %% ../nbs/04_runs.ipynb #5228eaab
 def parameter_specs(path: str | Path) -> dict[str, ParamSpec]:
     "The parameters of a notebook's `parameters`-tagged cell: `name = literal  # [range] description`, one per line."
     nb = json.loads(Path(path).read_text())
@@ -142,6 +147,7 @@ def parameter_specs(path: str | Path) -> dict[str, ParamSpec]:
         specs[name] = spec
     return specs
 
+# %% ../nbs/04_runs.ipynb #1a8b3972
 def notebook_parameters(path: str | Path) -> dict:
     "The names and default values assigned in the notebook's `parameters`-tagged cell."
     return {k: s.default for k, s in parameter_specs(path).items()}
@@ -230,6 +236,7 @@ def git_info(root: str | Path) -> dict:
     status = git("status", "--porcelain", "--", ".", ":(exclude)_runs", ":(exclude)results", ":(exclude)nbs/results.md")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
+# %% ../nbs/04_runs.ipynb #67b85079
 VERSIONED = ("bulat_nb", "torch", "torchvision", "fastai", "numpy", "nbdev", "papermill", "scikit-learn", "mnist1d")
 
 def package_versions() -> dict:
@@ -240,6 +247,7 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError: out[n] = None
     return out
 
+# %% ../nbs/04_runs.ipynb #792f04b5
 def machine_info() -> dict:
     "Host, OS, CPU model and core count."
     cpu = platform.processor()
@@ -252,26 +260,32 @@ def new_run_id(profile: str) -> str:
     "A fresh, sortable run id: UTC time, profile and a random suffix."
     return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{profile}-{secrets.token_hex(3)}"
 
-@contextlib.contextmanager
-def _environ(**kv):
-    "Set environment variables for the duration of a `with` block."
-    old = {k: os.environ.get(k) for k in kv}
-    os.environ.update({k: str(v) for k, v in kv.items()})
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-
 # %% ../nbs/04_runs.ipynb #4d0b2d95
-def _kernel_config(log: Path) -> dict:
-    "papermill's kernel over IPC sockets (no plain-TCP warning), its own stderr into `log` (no teardown noise on Ctrl-C)."
+_KERNELS: dict = {}  # run id -> the kernel process of a run executing in this process (for `cancel_runs`)
+_CANCELLED: set = set()  # run ids the client cancelled (Ctrl-C), as seen by this process
+
+def _cancelled(run_id: str) -> bool: return any(run_id == c or run_id.startswith(f"{c}-") for c in _CANCELLED)  # `<id>-2`: a retry
+
+def _kernel_config(log: Path, # the kernel's own stderr goes here
+                   env: dict | None = None, # variables added to the kernel's environment
+                   cwd: str | Path | None = None, # the kernel's working directory
+                   run_id: str | None = None, # register the kernel's process under this run id
+                  ) -> dict:
+    "papermill's kernel over IPC sockets outside the checkout, its stderr into `log`, with `env` and `cwd` of its own."
+    import tempfile
     from traitlets.config import Config
     from jupyter_client.manager import AsyncKernelManager
     class _LoggedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            with open(log, "ab") as f: return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": f})
-    c = Config(); c.KernelManager.transport = "ipc"
+            # set for the kernel alone: runs in threads of one Dask worker share neither environment nor directory
+            kw["env"] = {**(kw.get("env") or os.environ), **{k: str(v) for k, v in (env or {}).items()}}
+            if cwd is not None: kw["cwd"] = str(cwd)
+            with open(log, "ab") as f: await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": f})
+            if run_id: _KERNELS[run_id] = self.provisioner.process
+            if run_id and _cancelled(run_id): self.provisioner.process.kill()  # cancelled while it started
+    c = Config(); c.KernelManager.transport = "ipc"  # no plain-TCP warning
+    # absolute socket paths: not in the notebook's folder, where they would make the tree look dirty to a parallel run
+    c.KernelManager.ip = os.path.join(tempfile.gettempdir(), f"bulat_nb-{secrets.token_hex(4)}-ipc")
     return {"config": c, "kernel_manager_class": _LoggedKernelManager}
 
 # %% ../nbs/04_runs.ipynb #5532ffb9
@@ -290,6 +304,22 @@ def _client_log(log: Path):
         for lg, p in saved: lg.removeHandler(h); lg.propagate = p
         h.close()
 
+# %% ../nbs/04_runs.ipynb #593811f5
+def _start_record(plan: dict, run_id: str, rdir: Path) -> dict:
+    "A run's `run.json` as it starts: what runs (every parameter value), where, from which commit, on what."
+    p = plan["paper"]
+    return {"run_id": run_id, "paper": p.id, "slug": p.slug, "profile": plan["profile"], "evidence": plan["evidence"],
+            "parameters": plan["values"], "overrides": plan["overrides"], "seed": plan["values"].get("seed"),
+            "threads": plan["run"]["threads"], "git": git_info(plan["root"]), "versions": package_versions(),
+            "machine": machine_info(), "start": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "status": "running", "run_dir": str(rdir)}
+
+# %% ../nbs/04_runs.ipynb #862522f4
+def _failure(e: Exception) -> tuple[str, str]:
+    "Status and message of a run whose papermill call raised: `interrupted` if its kernel got SIGINT, else `failed`."
+    status = "interrupted" if getattr(e, "ename", "") == "KeyboardInterrupt" else "failed"
+    return status, f"{type(e).__name__}: {getattr(e, 'ename', '')} {getattr(e, 'evalue', '') or str(e).strip().splitlines()[-1:]}".strip()
+
 # %% ../nbs/04_runs.ipynb #862522f5
 def execute(slug: str, # paper slug or id
             profile: str | None = None, # "smoke" or "full"
@@ -298,39 +328,36 @@ def execute(slug: str, # paper slug or id
             progress: bool = True, # papermill's per-cell progress bar
             timeout: int | None = None, # per-cell timeout in seconds
             plan: dict | None = None, # an already checked plan from `resolve_parameters`
+            run_id: str | None = None, # the run's id (default: a fresh one)
            ) -> dict:
     "Run a paper notebook with papermill into a new run directory; return its `run.json` record."
     plan = plan or resolve_parameters(slug, profile, overrides, root)  # all checks happen before anything is written
     import papermill as pm
     p, root, run = plan["paper"], plan["root"], plan["run"]
-    run_id = new_run_id(plan["profile"])
+    run_id = run_id or new_run_id(plan["profile"])
     rdir = root / run["runs_dir"] / p.slug / run_id
     rdir.mkdir(parents=True, exist_ok=False)  # a run never reuses a directory
     label = plan["profile"] if plan["evidence"] or plan["profile"] == "smoke" else "custom"
-    rec = {"run_id": run_id, "paper": p.id, "slug": p.slug, "profile": plan["profile"], "evidence": plan["evidence"],
-           "parameters": plan["values"], "overrides": plan["overrides"], "seed": plan["values"].get("seed"),
-           "threads": run["threads"], "git": git_info(root), "versions": package_versions(),
-           "machine": machine_info(), "start": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "status": "running", "run_dir": str(rdir)}
+    rec = _start_record(plan, run_id, rdir)
     atomic_write_json(rdir / "run.json", rec)
+    env = dict(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
+               BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline")
     t0, err = time.monotonic(), None
     try:
-        with _environ(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
-                      BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline"), _client_log(rdir / "kernel.log"):
+        with _client_log(rdir / "kernel.log"):
             pm.execute_notebook(str(plan["notebook"]), str(rdir / f"{p.slug}.ipynb"), parameters=plan["parameters"],
-                                cwd=str(plan["notebook"].parent), progress_bar=progress, execution_timeout=timeout,
-                                kernel_name="python3", request_save_on_cell_execute=True, **_kernel_config(rdir / "kernel.log"))
+                                progress_bar=progress, execution_timeout=timeout, kernel_name="python3",
+                                request_save_on_cell_execute=True,
+                                **_kernel_config(rdir / "kernel.log", env=env, cwd=plan["notebook"].parent, run_id=run_id))
         status = "ok" if (rdir / "metrics.json").exists() else "failed"
         if status == "failed": err = "the notebook finished without writing metrics.json (no save_metrics call)"
-    except KeyboardInterrupt:
-        status, err = "interrupted", "interrupted by the user (Ctrl-C)"
-    except Exception as e:  # a cell error, a dead kernel, a timeout
-        status = "failed"
-        err = f"{type(e).__name__}: {getattr(e, 'ename', '')} {getattr(e, 'evalue', '') or str(e).strip().splitlines()[-1:]}".strip()
+    except KeyboardInterrupt: status, err = "interrupted", "interrupted by the user (Ctrl-C)"
+    except Exception as e: status, err = _failure(e)  # a cell error, a dead kernel, a timeout
+    finally: _KERNELS.pop(run_id, None)
     rec.update(status=status, error=err, duration_s=round(time.monotonic() - t0, 2),
                end=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_end=git_info(root))
     atomic_write_json(rdir / "run.json", rec)
-    if status == "interrupted": raise KeyboardInterrupt(str(rdir))
+    if status == "interrupted" and threading.current_thread() is threading.main_thread(): raise KeyboardInterrupt(str(rdir))
     return rec
 
 # %% ../nbs/04_runs.ipynb #efe1e704
@@ -414,6 +441,366 @@ def verdict_rows(rec: dict, # a finished run's `run.json` record
                      "recorded": f"{state_label(r)}: {_side(r, 'ours')} vs {_side(r, 'baseline')}" if r else "—"})
     return rows
 
+# %% ../nbs/04_runs.ipynb #b7e1a002
+SPREAD = 2.0  # a number reproduces within this many recorded standard deviations (over seeds) of the recorded mean
+
+REPRO_RULE = (
+    "A run **reproduces** a recorded claim when the claim is in both, has the same state (holds / does not hold / within "
+    f"noise / not tested), and each of its numbers (the method's and the baseline's mean) lies **within the recorded "
+    f"spread**: at most {SPREAD:g} recorded standard deviations over seeds from the recorded mean; a number recorded "
+    "without spread (a count, a single seed) must be equal. Where training is deterministic on CPU, that is when the run "
+    "has the record's parameters, thread count, torch and numpy versions and CPU model, every number, per-seed values "
+    "included, must be **exactly equal**. Wall-clock measurements (latency, time, throughput) depend on the machine and its "
+    "load: only their state is compared. A paper reproduces when all its recorded claims do and the run states no other; "
+    "only unmodified full-profile runs are compared, and only when their parameters are the record's.")
+
+_WALLCLOCK = re.compile(r"latenc|wall.?clock|\btimes?\b|seconds|\bms\b|throughput|speed|\bfps\b", re.I)
+
+# %% ../nbs/04_runs.ipynb #b7e1a003
+def compare_claim(new: dict, # the claim as this run states it
+                  old: dict, # the recorded claim
+                  exact: bool = False, # the record's own setting: numbers must be identical
+                 ) -> dict:
+    "Whether a run reproduces one recorded claim (`REPRO_RULE`); the reason if not, and its largest deviation."
+    why, worst, timed = [], {"score": 0.0, "delta": 0.0}, bool(_WALLCLOCK.search(old.get("metric", "")))
+    if claim_state(new) != claim_state(old): why.append(f"{claim_state(old)} in the record, {claim_state(new)} now")
+    for side, name in (("ours", "method"), ("baseline", "baseline")):
+        a, b, sd = float(new[side]), float(old[side]), float(old.get(f"{side}_std") or 0.0)
+        same = a == b if exact else math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        score = 0.0 if same else (abs(a - b) / sd if sd > 0 else math.inf)  # in recorded standard deviations
+        if timed: continue  # wall-clock numbers are not compared
+        if score > worst["score"] or (not same and worst["delta"] == 0): worst = {"score": score, "delta": a - b, "std": sd}
+        if not same and (exact or score > SPREAD):
+            why.append(f"{name} {a:.4g} vs {b:.4g} recorded" + (f" ({score:.2g} σ)" if sd > 0 else " (no spread)"))
+    for k in ("ours_values", "baseline_values"):
+        if exact and not timed and old.get(k) is not None and new.get(k) is not None and list(old[k]) != list(new[k]):
+            why.append(f"per-seed {k.split('_')[0]} values differ")
+    return {"claim": old["claim"], "reproduced": not why, "why": "; ".join(why), "timed": timed, **worst}
+
+# %% ../nbs/04_runs.ipynb #b7e1a005
+def setting_differences(run: dict, # a run's `run.json` record
+                        recorded_run: dict, # the `run` part of a recorded result
+                       ) -> list[str]:
+    "How the run's setting differs from the record's (threads, torch, numpy, CPU); none means training is deterministic."
+    v, rv = run.get("versions") or {}, recorded_run.get("versions") or {}
+    cpu, rcpu = (run.get("machine") or {}).get("cpu"), (recorded_run.get("machine") or {}).get("cpu")
+    out = [f"{k} {a} ≠ {b}" for k, a, b in [("threads", run.get("threads"), recorded_run.get("threads")),
+                                              ("torch", v.get("torch"), rv.get("torch")), ("numpy", v.get("numpy"), rv.get("numpy"))] if a != b]
+    return out + (["another CPU model"] if cpu != rcpu else [])
+
+# %% ../nbs/04_runs.ipynb #b7e1a006
+def _pair_claims(new: list[dict], old: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
+    "Each recorded claim with the run's claim of the same text (in order, for repeated texts), and the run's other claims."
+    pool = {}
+    for c in new: pool.setdefault(c["claim"], []).append(c)
+    pairs = [(o, pool[o["claim"]].pop(0) if pool.get(o["claim"]) else None) for o in old]
+    return pairs, [c for cs in pool.values() for c in cs]
+
+def _deviation_text(d: dict) -> str:
+    "A deviation for the table: `0` if identical, else the signed difference and how many recorded σ it is."
+    if d["delta"] == 0: return "0"
+    return f"{d['delta']:+.3g} ({d['score']:.2g} σ)" if d.get("std") else f"{d['delta']:+.3g} (no spread)"
+
+# %% ../nbs/04_runs.ipynb #b7e1a007
+def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` holds `metrics.json`)
+                       root: str | Path | None = None) -> dict:
+    "Compare a run with its paper's recorded result (`REPRO_RULE`): claims reproduced k/n, largest deviation, status."
+    root = Path(root) if root else project_root()
+    row = {"paper": f"{rec['paper']} {rec['slug']}", "claims reproduced": "—", "largest deviation": "—",
+           "status": rec["status"], "compared": "—", "claims": []}
+    res = result_path(get_paper(rec["slug"]), root)
+    if rec["status"] != "ok": return row
+    if not res.exists(): return {**row, "status": "no record"}
+    if rec.get("profile") != "full" or not rec.get("evidence", True):
+        return {**row, "status": "not compared: " + ("smoke run" if rec.get("profile") == "smoke" else "modified parameters")}
+    recorded = json.loads(res.read_text()); rrun = recorded.get("run", {})
+    params = rec.get("parameters", {})  # the record's parameters must all be the run's (older records list only the injected ones)
+    moved = [f"{k} {params[k]!r} ≠ {v!r}" if k in params else f"{k} is no longer a parameter"
+             for k, v in rrun.get("parameters", {}).items() if k not in params or params[k] != v]
+    if moved: return {**row, "status": "not compared: parameters differ from the record (" + ", ".join(moved) + ")"}
+    diffs = setting_differences(rec, rrun)
+    pairs, extra = _pair_claims(json.loads((Path(rec["run_dir"]) / "metrics.json").read_text())["claims"], recorded["claims"])
+    claims = [compare_claim(n, o, exact=not diffs) if n else {"claim": o["claim"], "reproduced": False, "score": 0.0,
+              "delta": 0.0, "why": "not stated by this run", "timed": False} for o, n in pairs]
+    claims += [{"claim": c["claim"], "reproduced": False, "why": "not in the record", "score": 0.0, "delta": 0.0, "timed": False} for c in extra]
+    k, worst = sum(c["reproduced"] for c in claims), max(claims, key=lambda c: (c["score"], abs(c["delta"])), default=None)
+    return {**row, "claims reproduced": f"{k}/{len(pairs)}", "largest deviation": _deviation_text(worst) if worst else "—",
+            "status": "reproduced" if k == len(claims) else "differs", "claims": claims,
+            "compared": "exactly (the record's setting)" if not diffs else "within the spread: " + ", ".join(diffs)}
+
+# %% ../nbs/04_runs.ipynb #b7e1a009
+def reproduction_report(checks: list[dict], # from `check_reproduction`
+                       ) -> str:
+    "The reproducibility table (paper, claims reproduced k/n, largest deviation, status, how compared), after the claims that differ."
+    cols = ["paper", "claims reproduced", "largest deviation", "status", "compared"]
+    bad = [{"paper": ch["paper"], "claim": c["claim"], "why not reproduced": c["why"]}
+           for ch in checks for c in ch["claims"] if not c["reproduced"]]
+    out = ["Claims that did not reproduce:\n\n" + markdown_table(bad) + "\n"] if bad else []
+    return "\n".join(out + ["Reproducibility against results/ (rule: `bulat_nb verify --help`):\n", markdown_table(checks, cols)])
+
+# %% ../nbs/04_runs.ipynb #b7e1a010
+def latest_full_run(slug: str, # paper slug or id
+                    root: str | Path | None = None) -> dict | None:
+    "The newest finished, unmodified full-profile run of a paper in `_runs/`, or `None`."
+    root = Path(root) if root else project_root()
+    p = get_paper(slug)
+    for f in sorted((root / read_manifest(root)[0]["runs_dir"] / p.slug).glob("*/run.json"), reverse=True):  # ids sort by time
+        try: rec = json.loads(f.read_text())
+        except (OSError, ValueError): continue
+        if rec.get("status") == "ok" and rec.get("profile") == "full" and rec.get("evidence") and (f.parent / "metrics.json").exists():
+            return {**rec, "run_dir": str(f.parent)}
+    return None
+
+# %% ../nbs/04_runs.ipynb #b7e1a011
+def verify(targets=(), # papers (slugs or ids) or run directories; default: every paper with a recorded result
+           family: str | None = None, # only this family
+           root: str | Path | None = None, echo=print) -> list[dict]:
+    "Check existing runs against the recorded results without re-running: each paper's newest full run, or the runs given."
+    root = Path(root) if root else project_root()
+    recs = []
+    for t in targets or [p.slug for p in papers(family) if result_path(p, root).exists()]:
+        if "/" in str(t) or Path(t).is_dir():
+            if not (Path(t) / "run.json").is_file(): raise UsageError(f"{t} is not a run directory (no run.json)")
+            recs.append({**json.loads((Path(t) / "run.json").read_text()), "run_dir": str(Path(t).resolve())}); continue
+        p = get_paper(t)
+        rec = latest_full_run(p.slug, root)
+        recs.append(rec or {"paper": p.id, "slug": p.slug, "status": "no full-profile run in _runs/"})
+    if family: recs = [r for r in recs if get_paper(r["slug"]).family == family]
+    if not recs: raise UsageError("nothing to verify: no paper selected has a recorded result")
+    checks = [check_reproduction(r, root) for r in recs]
+    echo(reproduction_report(checks))
+    return checks
+
+# %% ../nbs/04_runs.ipynb #d4a50002
+def usable_cores() -> int:
+    "The cores this process may run on (its CPU affinity, e.g. a Slurm allocation), else the machine's count."
+    with contextlib.suppress(AttributeError, OSError): return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+# %% ../nbs/04_runs.ipynb #d4a50003
+def threads_per_run(runs: int, # runs at once on the host
+                    wanted: int, # `settings.ini` [run] threads
+                    cores: int | None = None, # the host's usable cores (default: this process's)
+                   ) -> int:
+    "Threads for each run so that `runs` runs at once never oversubscribe the cores: at most `wanted`, at least 1."
+    return max(1, min(wanted, (cores or usable_cores()) // max(1, runs)))
+
+# %% ../nbs/04_runs.ipynb #d4a50005
+def cancel_runs(run_ids: list[str], # the runs to stop
+               ) -> list[str]:
+    "Stop the kernels of these runs if they execute in this process (run on every Dask worker on Ctrl-C); return those stopped."
+    _CANCELLED.update(run_ids)
+    stopped = []
+    for r, proc in list(_KERNELS.items()):
+        if _cancelled(r) and proc.poll() is None:
+            with contextlib.suppress(OSError): proc.kill(); stopped.append(r)
+    return stopped
+
+# %% ../nbs/04_runs.ipynb #d4a50007
+def _worker_root(client_root: str) -> Path:
+    "The checkout a worker runs in: its `BULAT_NB_ROOT`, else the client's path (a shared file system), else its own."
+    if os.environ.get("BULAT_NB_ROOT") or not (Path(client_root) / "settings.ini").is_file(): return project_root()
+    return Path(client_root)
+
+def _sha256(path: Path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+def _task(plan: dict, # a checked plan
+          run_id: str, # the run's id
+          threads: int | None, # threads per run (None: each worker shares its host's cores among the worker threads there)
+         ) -> dict:
+    "What a Dask worker needs to run a plan, and to check that its checkout is the client's."
+    return {"slug": plan["paper"].slug, "profile": plan["profile"], "run_id": run_id, "root": str(plan["root"]),
+            "commit": git_info(plan["root"])["commit"], "notebook_sha256": _sha256(plan["notebook"]),
+            "values": plan["values"], "threads": threads}
+
+# %% ../nbs/04_runs.ipynb #d4a50008
+def _checkout_problem(task: dict, plan: dict) -> str | None:
+    "Why the worker's checkout cannot run the client's task (another commit, notebook or parameter values), or `None`."
+    where = f"the worker's checkout {plan['root']}"
+    commit = git_info(plan["root"])["commit"]
+    if task["commit"] and commit and commit != task["commit"]:
+        return f"{where} is at commit {commit[:10]}, the client's at {task['commit'][:10]}: check out the same commit"
+    if _sha256(plan["notebook"]) != task["notebook_sha256"]:
+        return f"{where} has another {plan['paper'].notebook} than the client's: check out the same commit"
+    if plan["values"] != task["values"]:
+        moved = sorted(k for k in set(plan["values"]) | set(task["values"]) if plan["values"].get(k) != task["values"].get(k))
+        return f"{where} gives other parameter values than the client's ({', '.join(moved)}): check settings.ini"
+    return None
+
+# %% ../nbs/04_runs.ipynb #d4a50017
+def _host_threads(worker, # this Dask worker
+                  wanted: int, # `settings.ini` [run] threads
+                 ) -> int:
+    "Threads per run on a worker of an existing cluster: its host's usable cores shared by every worker thread on that host."
+    from distributed import get_client
+    workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+    on_host = sum(w["nthreads"] for w in workers if w.get("host") == worker.ip)
+    return threads_per_run(on_host or worker.state.nthreads, wanted)
+
+# %% ../nbs/04_runs.ipynb #d4a50009
+def run_task(task: dict, # from `_task`
+            ) -> dict:
+    "Run one paper on a Dask worker, in the worker's checkout; return its run record and the run directory's files."
+    from distributed import get_worker
+    worker = get_worker()
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)  # a run's errors are in its run.json, not the worker's log
+    root = _worker_root(task["root"])
+    plan = resolve_parameters(task["slug"], task["profile"], (), root)
+    if (problem := _checkout_problem(task, plan)): raise RuntimeError(problem)
+    plan["run"] = {**plan["run"], "threads": task["threads"] or _host_threads(worker, plan["run"]["threads"])}
+    rid, k = task["run_id"], 1
+    while (root / plan["run"]["runs_dir"] / plan["paper"].slug / rid).exists(): k += 1; rid = f"{task['run_id']}-{k}"  # a retry
+    if _cancelled(rid): raise RuntimeError("cancelled by the client before it started")
+    rec = execute(task["slug"], progress=False, plan=plan, run_id=rid)
+    if _cancelled(rid) and rec["status"] != "ok":  # its kernel was stopped by `cancel_runs`
+        rec.update(status="interrupted", error="interrupted by the user (Ctrl-C)")
+        atomic_write_json(Path(rec["run_dir"]) / "run.json", rec)
+    rdir = Path(rec["run_dir"])
+    return {"record": rec, "worker": worker.address, "files": {f.name: f.read_bytes() for f in rdir.iterdir() if f.is_file()}}
+
+# %% ../nbs/04_runs.ipynb #d4a50010
+def store_run(result: dict, # what `run_task` returned
+              root: str | Path, # the client's project root
+              runs_dir: str = "_runs", # `settings.ini` [run] runs_dir
+             ) -> dict:
+    "Write a run returned by a Dask worker into the local `_runs/<slug>/<run-id>/` (unless it is there: a shared file system)."
+    rec, files = result["record"], result["files"]
+    local = Path(root) / runs_dir / rec["slug"] / rec["run_id"]
+    if not ((local / "run.json").is_file() and (local / "run.json").read_bytes() == files.get("run.json")):
+        local.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():  # each file atomically: a reader never sees half of one
+            tmp = local / f".{name}.{secrets.token_hex(3)}.tmp"; tmp.write_bytes(data); os.replace(tmp, local / name)
+    rec = {**rec, "run_dir": str(local), "worker": {"address": result["worker"], "run_dir": rec["run_dir"]}}
+    atomic_write_json(local / "run.json", rec)
+    return rec
+
+# %% ../nbs/04_runs.ipynb #d4a50012
+def _client_record(plan: dict, # the run's plan
+                   run_id: str, # its id
+                   status: str, # "failed", "lost" or "interrupted"
+                   error: str, # why
+                  ) -> dict:
+    "Mark a run that came back without its records (its task raised, its worker died, or it was cancelled) in `_runs/`."
+    rdir = plan["root"] / plan["run"]["runs_dir"] / plan["paper"].slug / run_id
+    path = rdir / "run.json"
+    try: rec = json.loads(path.read_text())  # the worker started it here (a shared file system)
+    except (OSError, ValueError):
+        rec = {k: v for k, v in _start_record(plan, run_id, rdir).items() if k not in ("threads", "versions", "machine", "start")}
+    if rec.get("status") in ("ok", "failed", "interrupted"): return rec  # it finished as the client gave up on it
+    rec.update(status=status, error=error, duration_s=None, end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    rdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, rec)
+    return rec
+
+# %% ../nbs/04_runs.ipynb #d4a50013
+def _outcome(future, plan: dict, run_id: str) -> dict:
+    "The record of a finished Dask task: the run it returned, else `lost` (its worker died) or `failed` (it raised)."
+    from distributed.scheduler import KilledWorker
+    from concurrent.futures import CancelledError
+    try: return store_run(future.result(), plan["root"], plan["run"]["runs_dir"])
+    except (KilledWorker, CancelledError) as e:
+        return _client_record(plan, run_id, "lost", f"its Dask worker died while running it ({type(e).__name__})")
+    except Exception as e:
+        return _client_record(plan, run_id, "failed", f"{type(e).__name__}: {e}")
+
+# %% ../nbs/04_runs.ipynb #d4a50014
+def run_parallel(plans: list[dict], # checked plans
+                 client, # a `distributed.Client`
+                 threads: int | None, # threads per run (None: set by each worker, see `_host_threads`)
+                 done=None, # called with each run's record as it arrives
+                ) -> list[dict]:
+    "Run the plans as Dask tasks; return their records in order. Ctrl-C cancels the rest, marks them `interrupted` and re-raises."
+    from distributed import as_completed
+    ids = [new_run_id(pl["profile"]) for pl in plans]
+    futures = {client.submit(run_task, _task(pl, rid, threads), key=f"bulat_nb-{pl['paper'].slug}-{rid}", pure=False): i
+               for i, (pl, rid) in enumerate(zip(plans, ids))}
+    out = [None] * len(plans)
+    try:
+        for f in as_completed(futures):
+            i = futures[f]
+            out[i] = _outcome(f, plans[i], ids[i])
+            if done: done(out[i])
+    except KeyboardInterrupt:
+        for f, i in futures.items():
+            if out[i] is None and f.status == "finished": out[i] = _outcome(f, plans[i], ids[i])  # it arrived meanwhile
+        left = [i for i, r in enumerate(out) if r is None]
+        client.cancel([f for f, i in futures.items() if out[i] is None], force=True)
+        with contextlib.suppress(Exception): client.run(cancel_runs, [ids[i] for i in left])  # stop their kernels
+        for i in left: out[i] = _client_record(plans[i], ids[i], "interrupted", "interrupted by the user (Ctrl-C)")
+        raise KeyboardInterrupt(", ".join(out[i]["run_dir"] for i in left)) from None
+    return out
+
+# %% ../nbs/04_runs.ipynb #d4a50015
+@contextlib.contextmanager
+def _sigint_ignored():
+    "Processes started in this block ignore SIGINT: Ctrl-C reaches the client, which cancels their tasks itself."
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try: yield
+    finally:
+        if main: signal.signal(signal.SIGINT, old)
+
+# %% ../nbs/04_runs.ipynb #d4a50016
+@contextlib.contextmanager
+def dask_client(jobs: int = 2, # single-thread workers of a local cluster (without `scheduler`)
+                scheduler: str | None = None, # an existing scheduler's address, e.g. tcp://host:8786
+               ):
+    "A Dask client on an existing cluster, or on a local one of `jobs` worker processes that never retries a task whose worker died."
+    import dask
+    from distributed import Client, LocalCluster
+    if scheduler:
+        try: client = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError, ValueError) as e: raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+        try: yield client
+        finally: client.close()
+        return
+    # a dead worker's task is `lost`, not retried; a paper waits on the scheduler until a worker is free (no queue per worker)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}), _sigint_ignored():
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=0, silence_logs=logging.CRITICAL)  # our summary reports what went wrong
+    try:
+        with Client(cluster) as client: yield client
+    finally: cluster.close()
+
+# %% ../nbs/04_runs.ipynb #e5b60002
+def _is_clean(root) -> bool:
+    g = git_info(root)
+    return bool(g["commit"]) and g["dirty"] is False
+
+def _paper_line(rec: dict) -> str:
+    "The line printed as a paper finishes: id, slug, status, seconds, and the error if it did not succeed."
+    took = f" in {rec['duration_s']:.0f} s" if rec.get("duration_s") is not None else ""
+    return f"{rec['paper']} {rec['slug']}: {rec['status']}{took}" + (f" ({rec.get('error')})" if rec["status"] != "ok" else "")
+
+# %% ../nbs/04_runs.ipynb #e5b60003
+def _run_serially(plans: list[dict], bar, done) -> list[dict]:
+    "Run the plans one after another in this process (the `--jobs 1` path)."
+    out = []
+    for pl in plans:
+        bar.set_postfix_str(pl["paper"].slug)
+        out.append(done(execute(pl["paper"].slug, progress=False, plan=pl)))
+    return out
+
+def _run_on_dask(plans: list[dict], jobs: int, scheduler: str | None, bar, done) -> list[dict]:
+    "Run the plans as Dask tasks: on a local cluster of `jobs` workers, or on the cluster at `scheduler`."
+    threads = None if scheduler else threads_per_run(jobs, plans[0]["run"]["threads"])
+    with dask_client(jobs, scheduler) as client:
+        n = len(client.scheduler_info(n_workers=-1)["workers"])
+        where = f"Dask cluster at {scheduler}" if scheduler else "local Dask cluster"
+        each = f"{threads} thread(s) per run" if threads else "threads per run: each host's cores shared by its worker threads"
+        bar.write(f"reproduce: {n} workers on the {where}; {each}" + ("" if n else "; waiting for a worker to join"), file=sys.stderr)
+        return run_parallel(plans, client, threads, done)
+
+# %% ../nbs/04_runs.ipynb #e5b60004
+def _summary(out: list[dict], root: Path, echo) -> None:
+    "The three tables `reproduce` ends with: the runs, each claim beside the recorded one, and the reproducibility check."
+    echo(markdown_table([{"paper": r["paper"], "slug": r["slug"], "profile": r["profile"], "status": r["status"],
+                          "seconds": "—" if r.get("duration_s") is None else r["duration_s"], "recorded": r.get("recorded", "—"),
+                          "run": r["run_dir"]} for r in out]))
+    rows = [row for r in out for row in verdict_rows(r, root)]
+    if rows: echo("\n" + markdown_table(rows))
+    echo("\n" + reproduction_report([check_reproduction(r, root) for r in out]))
+
 # %% ../nbs/04_runs.ipynb #32e0a9bd
 def reproduce(slugs=(), # papers (default: every paper with a notebook)
               family=None, # only this family
@@ -422,35 +809,34 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
               root: str | Path | None = None,
               progress: bool = True, # one progress bar over the papers
               allow_dirty: bool = False, # record from a tree with uncommitted changes (marked in the records)
-              echo=print) -> list[dict]:
-    "Run several papers in turn with a progress bar and a line per paper; optionally record the ok full-profile ones."
+              echo=print,
+              jobs: int = 1, # papers at once on this machine: more than 1 runs them on a local Dask cluster
+              scheduler: str | None = None, # an existing Dask scheduler (tcp://host:8786): run the papers on its cluster
+             ) -> list[dict]:
+    "Run several papers, in turn or as Dask tasks, with a progress bar and a line per paper; record ok full runs; check them against the records."
     from tqdm.auto import tqdm
     root = Path(root) if root else project_root()
+    if jobs < 1: raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    if scheduler and jobs != 1: raise UsageError("--jobs sizes a local cluster: with --scheduler, the cluster's workers run the papers")
     chosen = select_papers(slugs, family, root)
     if not chosen: raise UsageError("no paper to run: none of the selected papers has a notebook")
     plans = [resolve_parameters(p.slug, profile, (), root) for p in chosen]  # check all before running any
     if record and any(pl["profile"] != "full" for pl in plans):
         raise UsageError("--record needs --profile full: results/ holds full-profile runs only")
     if record and not allow_dirty and not _is_clean(root): raise UsageError(_DIRTY)
-    out = []
-    bar = tqdm(plans, desc="reproduce", unit="paper", disable=not progress, file=sys.stderr)
-    for pl in bar:
-        bar.set_postfix_str(pl["paper"].slug)
-        rec = execute(pl["paper"].slug, progress=False, plan=pl)
-        if record and rec["status"] == "ok": rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
-        out.append(rec)
-        bar.write(f"{rec['paper']} {rec['slug']}: {rec['status']} in {rec['duration_s']:.0f} s"
-                  + (f" ({rec.get('error')})" if rec["status"] != "ok" else ""), file=sys.stderr)
-    echo(markdown_table([{"paper": r["paper"], "slug": r["slug"], "profile": r["profile"], "status": r["status"],
-                          "seconds": r["duration_s"], "recorded": r.get("recorded", "—"), "run": r["run_dir"]}
-                         for r in out]))
-    rows = [row for r in out for row in verdict_rows(r, root)]
-    if rows: echo("\n" + markdown_table(rows))
+    serial = jobs == 1 and not scheduler
+    bar = tqdm(total=len(plans), desc="reproduce", unit="paper", disable=not progress, file=sys.stderr)
+    def done(rec):
+        if record and rec["status"] == "ok":
+            try: rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
+            except UsageError as e:
+                if serial: raise
+                rec["recorded"] = f"not recorded: {e}"  # the other tasks go on
+        bar.update(); bar.write(_paper_line(rec), file=sys.stderr)
+        return rec
+    with bar: out = _run_serially(plans, bar, done) if serial else _run_on_dask(plans, jobs, scheduler, bar, done)
+    _summary(out, root, echo)
     return out
-
-def _is_clean(root) -> bool:
-    g = git_info(root)
-    return bool(g["commit"]) and g["dirty"] is False
 
 # %% ../nbs/04_runs.ipynb #3c782ca7
 def _records(slugs=(), family=None, root=None) -> list[tuple[Paper, dict]]:
@@ -472,6 +858,7 @@ def report_rows(root: str | Path | None = None, # project root
                      "run date": rec.get("run", {}).get("start", "")[:10]})
     return rows
 
+# %% ../nbs/04_runs.ipynb #62042f5a
 def report(root: str | Path | None = None, slugs=(), family: str | None = None, links: bool = False) -> str:
     "The recorded results as markdown: one row per paper, then each paper's claims with their states and numbers."
     recs = _records(slugs, family, root)
@@ -490,6 +877,7 @@ def results_page(root: str | Path) -> str:
             "seeds. Each paper's page shows its figures, baselines, training curves and budget check.\n\n"
             f"**How a claim is decided.** {RULE}\n\n" + report(root, links=True) + "\n")
 
+# %% ../nbs/04_runs.ipynb #2ab985bb
 def write_results_page(root: str | Path) -> Path:
     "Regenerate `nbs/results.md` (the Results page as Quarto renders it) from `results/`."
     return atomic_write_text(Path(root) / "nbs" / "results.md", results_page(root))

@@ -9,33 +9,42 @@ ROOT = Path(__file__).resolve().parent.parent
 def root() -> Path: return ROOT
 
 TINY_NB_CODE = '''
-import os, time
+import os, signal, time
 from bulat_nb.record import save_metrics, save_figure
 from bulat_nb.experiment import claim
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
 if mode == "error": raise RuntimeError("boom from the notebook")
 if mode == "die": os._exit(1)
-if mode == "sleep": time.sleep(60)
+if mode in ("sleep", "killworker"):  # the kernel's pid, beside the project, tells a test it is running and which process it is
+    open(os.path.join(os.environ.get("BULAT_NB_ROOT", "."), "..", "__SLUG__.kernel.pid"), "w").write(str(os.getpid()))
+if mode == "sleep": time.sleep(300)
+if mode == "killworker": os.kill(os.getppid(), signal.SIGKILL); time.sleep(60)  # the process that started the kernel dies
 if mode == "nometrics": pass
 else:
     fig, ax = plt.subplots(); ax.plot([0, n]); save_figure(fig, "tiny")
     print(f"the answer is {n}")
-    save_metrics("xnornet_pp", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS")},
-                 [claim("n is at least one", "n", n, 0.5, exact=True)], f"n = {n}")
+    save_metrics("__SLUG__", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd()},
+                 [claim("n is at least one", "n", n, 0.5, exact=True),
+                  claim("n and its successors beat one half", "value", [n, n + 1.0, n + 2.0], 0.5, trained=False)], f"n = {n}")
 '''
 
-def make_tiny_project(d: Path, full_params: str = "n = 3\n") -> Path:
-    "A fake bulat_nb checkout whose xnornet_pp notebook is a tiny, controllable stand-in."
-    (d / "nbs" / "binary").mkdir(parents=True)
-    (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = 1\nseed = 7\n\n[xnornet_pp]\n{full_params}")
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Tiny"),
-        nbformat.v4.new_code_cell("seed = 0      # [0, 2**31) seed\nn = 1         # [1, 100] a count\n"
-                                  "mode = 'ok'   # {'ok', 'error', 'die', 'sleep', 'nometrics'} what the notebook does\n"
-                                  "lr = 0.1      # (0, 1] a rate\nflag = False  # a switch", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(TINY_NB_CODE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    nbformat.write(nb, d / "nbs" / "binary" / "xnornet_pp.ipynb")
+def make_tiny_project(d: Path, full_params: str = "n = 3\n", others: dict | None = None, threads: int = 1) -> Path:
+    "A fake bulat_nb checkout whose xnornet_pp notebook (and those of `others`: {slug: full params}) are tiny, controllable stand-ins."
+    from bulat_nb.papers import get_paper
+    tiny = {"xnornet_pp": full_params, **(others or {})}
+    (d / "nbs").mkdir(parents=True)
+    (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = {threads}\nseed = 7\n"
+                                    + "".join(f"\n[{slug}]\n{params}" for slug, params in tiny.items()))
+    for slug in tiny:
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell("# Tiny"),
+            nbformat.v4.new_code_cell("seed = 0      # [0, 2**31) seed\nn = 1         # [1, 100] a count\n"
+                                      "mode = 'ok'   # {'ok', 'error', 'die', 'sleep', 'killworker', 'nometrics'} what the notebook does\n"
+                                      "lr = 0.1      # (0, 1] a rate\nflag = False  # a switch", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(TINY_NB_CODE.replace("__SLUG__", slug))])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+        path = d / get_paper(slug).notebook; path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
     git(d, "init", "-q"); git(d, "add", "-A"); git(d, "commit", "-qm", "tiny project")
     return d
 

@@ -27,6 +27,13 @@ def test_list_shows_all_papers_with_status(root):
     (["run", "<a paper without a notebook>"], "has no notebook yet"),
     (["reproduce", "xnornet_pp", "--record"], "--record needs --profile full"),
     (["reproduce", "nope"], "unknown paper 'nope'"),
+    (["reproduce", "xnornet_pp", "--jobs", "0"], "--jobs must be a whole number of at least 1"),
+    (["reproduce", "xnornet_pp", "--jobs", "two"], "--jobs must be a whole number of at least 1"),
+    (["reproduce", "xnornet_pp", "--scheduler", "not an address"], "not a Dask scheduler address"),
+    (["reproduce", "xnornet_pp", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--jobs sizes a local cluster"),
+    (["reproduce", "xnornet_pp", "--jobs", "2", "--record"], "--record needs --profile full"),
+    (["verify", "nope"], "unknown paper 'nope'"),
+    (["verify", "_runs/no/such/run"], "is not a run directory (no run.json)"),
 ])
 def test_usage_errors_exit_2_and_write_nothing(root, args, message):
     if "<a paper without a notebook>" in args:
@@ -55,10 +62,16 @@ def test_float_parameters_are_checked_for_type_and_range(root):
         r = cli("run", p.id, "-p", name, value, cwd=root)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
-@pytest.mark.parametrize("cmd", ["list", "params", "run", "reproduce", "report", "docs"])
+@pytest.mark.parametrize("cmd", ["list", "params", "run", "reproduce", "verify", "report", "docs"])
 def test_every_subcommand_has_help(cmd):
     r = cli(cmd, "--help")
     assert r.returncode == 0 and "usage: bulat_nb " + cmd in r.stdout
+
+@pytest.mark.parametrize("cmd", ["reproduce", "verify"])
+def test_the_reproducibility_rule_is_in_the_help(cmd):
+    from bulat_nb.runs import REPRO_RULE
+    help_text = " ".join(cli(cmd, "--help").stdout.split())   # argparse wraps lines
+    assert " ".join(REPRO_RULE.replace("**", "").split()) in help_text
 
 def test_version_and_params(root):
     from bulat_nb import __version__

@@ -26,7 +26,8 @@ def test_smoke_run_makes_a_complete_run_directory(tiny):
     assert {"torch", "papermill", "python"} <= set(run["versions"]) and run["machine"]["cpus"] >= 1
     assert set(run["git"]) == {"commit", "dirty"} and run["git"]["dirty"] is False
     m = json.loads((rd / "metrics.json").read_text())
-    assert m["metrics"] == {"n": 2, "seed": 7, "threads": "1"}      # parameters and threads reached the kernel
+    assert m["metrics"] == {"n": 2, "seed": 7, "threads": "1",      # parameters and threads reached the kernel,
+                            "cwd": os.path.realpath(tiny / "nbs" / "binary")}  # which ran in the notebook's folder
     assert m["claims"][0]["state"] == "holds" and m["figures"] == ["tiny"]
     assert m["profile"] == "smoke" and m["claims"][0]["profile"] == "smoke"
     assert "holds (smoke: not evidence)" in r.stdout                 # the run ends with its verdicts, marked as smoke

@@ -22,7 +22,7 @@ __all__ = ['Genotype', 'PRIMITIVES', 'PARAMETER_FREE', 'OPS', 'channel_shuffle',
 def channel_shuffle(x: torch.Tensor, # [B, C, *spatial]
                     groups: int, # g; must divide C
                    ) -> torch.Tensor:
-    "ShuffleNet's channel shuffle: view the channels as g × C/g, transpose, flatten."
+    "ShuffleNet's channel shuffle: view the channels as g × C/g, transpose, flatten (BATS (2): shuffle by C/g undoes it)."
     B, C = x.shape[:2]
     if C % groups: raise ValueError(f"groups={groups} must divide the {C} channels")
     return x.view(B, groups, C // groups, *x.shape[2:]).transpose(1, 2).reshape(B, C, *x.shape[2:])
@@ -32,6 +32,7 @@ Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
 PRIMITIVES = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
 PARAMETER_FREE = ("max_pool_3x3", "avg_pool_3x3", "skip_connect")   # parameter-free operations a derived cell can contain
 
+# %% ../../nbs/binary/bats.ipynb #2654ad0a
 def _bconv(C_in, C_out, k, stride=1, padding=0, dilation=1, groups=1):
     return BinaryConv2d(C_in, C_out, k, stride, padding, dilation=dilation, groups=groups)
 
@@ -48,6 +49,7 @@ class GroupedBinaryConv(nn.Module):
         y = channel_shuffle(self.op(x), self.shuffle)   # [B, C, H', W']
         return x + y if self.stride == 1 else y
 
+# %% ../../nbs/binary/bats.ipynb #1b480520
 class ConvBN(nn.Module):
     "Cell input pre-processing: BN → binary conv → PReLU (+ x when the shape is kept); `bnn`'s ReLUConvBN."
     def __init__(self, C_in: int, C_out: int, kernel_size: int = 1, stride: int = 1, padding: int = 0):
@@ -58,6 +60,7 @@ class ConvBN(nn.Module):
         y = self.op(x)
         return x + y if self.stride == 1 and self.C_in == self.C_out else y
 
+# %% ../../nbs/binary/bats.ipynb #49132421
 class FactorizedReduce(nn.Module):
     "Stride-2 reduction: BN, two binary 1×1 convs on grids shifted by one pixel, concatenated, PReLU."
     def __init__(self, C_in: int, C_out: int):
@@ -70,11 +73,13 @@ class FactorizedReduce(nn.Module):
         x = self.bn(x)
         return self.activation(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], 1))
 
+# %% ../../nbs/binary/bats.ipynb #a1376840
 class Zero(nn.Module):
     "The `none` operation: zeros at the output resolution."
     def __init__(self, stride: int): super().__init__(); self.stride = stride
     def forward(self, x): return x[:, :, ::self.stride, ::self.stride] * 0.0
 
+# %% ../../nbs/binary/bats.ipynb #ad5be9a7
 OPS = {
     "none": lambda C, stride, groups: Zero(stride),
     "avg_pool_3x3": lambda C, stride, groups: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
@@ -103,27 +108,29 @@ class Cell(nn.Module):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for i in range(self._steps):
             a, b = self._indices[2 * i], self._indices[2 * i + 1]
-            states.append(self._ops[2 * i](states[a]) + self._ops[2 * i + 1](states[b]))   # x_j, eq. (1) after derivation
+            states.append(self._ops[2 * i](states[a]) + self._ops[2 * i + 1](states[b]))   # x_j, BATS (1) after derivation
         return torch.cat([states[i] for i in self._concat], 1)                            # [B, multiplier·C, H, W]
 
 # %% ../../nbs/binary/bats.ipynb #60e0560c
 def softmax_t(alpha: torch.Tensor, # architecture logits [..., |O|]
               T: float, # temperature (> 0)
              ) -> torch.Tensor:
-    "Temperature-controlled softmax over the operations: softmax(α / T), eq. (1)."
+    "Temperature-controlled softmax over the operations: softmax(α / T), BATS (1)."
     if not T > 0: raise ValueError(f"the temperature must be positive, got {T}")
     return F.softmax(alpha / T, -1)
 
+# %% ../../nbs/binary/bats.ipynb #8b3f3218
 class MixedOp(nn.Module):
-    "A searched edge: Σ_o w_o · o(x) over `PRIMITIVES`, eq. (1)."
+    "A searched edge: Σ_o w_o · o(x) over `PRIMITIVES`, BATS (1)."
     def __init__(self, C: int, stride: int, groups: int):
         super().__init__()
         self._ops = nn.ModuleList([OPS[p](C, stride, groups) for p in PRIMITIVES])
     def forward(self, x, weights):  # weights [|O|]
         return sum(w * op(x) for w, op in zip(weights, self._ops))
 
+# %% ../../nbs/binary/bats.ipynb #14034068
 class SearchCell(nn.Module):
-    "A normal cell whose every edge (node j ← state i) is a `MixedOp`: x_j = Σ_{i<j} ō^{(i,j)}(x_i)."
+    "A normal cell whose every edge (node j ← state i) is a `MixedOp`: x_j = Σ_{i<j} ō^{(i,j)}(x_i), BATS (1)."
     def __init__(self, C_prev_prev: int, C_prev: int, C: int, *, steps: int = 4, groups: int = 12):
         super().__init__()
         self.preprocess0, self.preprocess1, self.steps = ConvBN(C_prev_prev, C), ConvBN(C_prev, C), steps
@@ -131,10 +138,11 @@ class SearchCell(nn.Module):
     def forward(self, s0, s1, weights):  # weights [n_edges, |O|]
         states, e = [self.preprocess0(s0), self.preprocess1(s1)], 0
         for i in range(self.steps):
-            states.append(sum(self.edges[e + j](h, weights[e + j]) for j, h in enumerate(states)))  # eq. (1)
+            states.append(sum(self.edges[e + j](h, weights[e + j]) for j, h in enumerate(states)))  # BATS (1)
             e += len(states) - 1
         return torch.cat(states[2:], 1)
 
+# %% ../../nbs/binary/bats.ipynb #93b64b4f
 def _as_image(x):  # mnist1d [B, L] -> [B, 1, 1, L]; [B, H, W] -> [B, 1, H, W]; images pass through
     return x[:, None, None] if x.dim() == 2 else (x[:, None] if x.dim() == 3 else x)
 
@@ -154,7 +162,7 @@ class SearchNet(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(Cp), nn.Flatten(), nn.Linear(Cp * in_size[0] * in_size[1], n_classes))
     def arch_parameters(self): return [self.alpha]
     def weight_parameters(self): return [p for n, p in self.named_parameters() if n != "alpha"]
-    def op_weights(self): return softmax_t(self.alpha, self.T)
+    def op_weights(self): return softmax_t(self.alpha, self.T)                  # BATS (1)
     def forward(self, x):
         w = self.op_weights()
         s0 = s1 = self.stem(_as_image(x))
@@ -187,19 +195,21 @@ def derive_genotype(weights: torch.Tensor, # softmax(α/T), [n_edges, |O|]
     concat = list(range(2, 2 + steps))
     return Genotype(normal=gene, normal_concat=concat, reduce=gene, reduce_concat=concat)
 
+# %% ../../nbs/binary/bats.ipynb #613592c1
 def count_parameter_free(genotype: Genotype) -> int:
     "Parameter-free operations (skip, max/avg pool) among a derived normal cell's operations."
     return sum(op in PARAMETER_FREE for op, _ in genotype.normal)
 
 # %% ../../nbs/binary/bats.ipynb #d8d92d3b
+# ~35 lines: one loop holds the warm start, the alternating α/w steps and the per-epoch record, which read best together.
 def bats_search(data: dict, # arrays `x, y` (the training set; split in two halves for w and α)
                 *, space: str = "binary", # "binary" or "real" search space
-                T: float = 1.0, # softmax temperature, eq. (1)
+                T: float = 1.0, # softmax temperature, BATS (1)
                 warmup_epochs: int = 1, # weights only (binary activations, real weights in binary space)
                 search_epochs: int = 2, # alternating α / w updates
                 C: int = 16, groups: int = 4, bs: int = 64, lr_w: float = 2e-3, lr_a: float = 1e-2, seed: int = 0,
                ) -> tuple[SearchNet, list[dict]]:
-    "First-order DARTS search with softmax(α/T); returns the supernet and a per-epoch history."
+    "First-order DARTS search with softmax(α/T); returns the supernet and a per-epoch history (masses, weight-step losses)."
     if space not in ("real", "binary"): raise ValueError(f"space must be 'real' or 'binary', got {space!r}")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -216,18 +226,20 @@ def bats_search(data: dict, # arrays `x, y` (the training set; split in two halv
         if space == "real": set_binarization(net, False, False)
         else: set_binarization(net, True, searching)        # warm start: binary activations, real weights
         net.train()
-        pw, pa = torch.randperm(half, generator=g), torch.randperm(half, generator=g)
+        pw, pa, losses = torch.randperm(half, generator=g), torch.randperm(half, generator=g), []
         for i in range(0, half - bs + 1, bs):
             if searching:                                      # α step on the other half (first-order DARTS)
                 ia = pa[i:i + bs]
                 opt_a.zero_grad(); F.cross_entropy(net(xa[ia]), ya[ia]).backward(); opt_a.step()
             iw = pw[i:i + bs]
-            opt_w.zero_grad(); F.cross_entropy(net(xw[iw]), yw[iw]).backward(); opt_w.step()
+            opt_w.zero_grad(); loss = F.cross_entropy(net(xw[iw]), yw[iw]); loss.backward(); opt_w.step()
+            losses.append(loss.item())
         with torch.no_grad(): w = net.op_weights()
         history.append({"epoch": epoch, "searching": searching, "param_free_mass": float(w[:, pf].sum(1).mean()),
-                        "none_mass": float(w[:, PRIMITIVES.index("none")].mean())})
+                        "none_mass": float(w[:, PRIMITIVES.index("none")].mean()), "losses": losses})
     return net, history
 
+# %% ../../nbs/binary/bats.ipynb #b5eb6194
 class BATSNet(nn.Module):
     "Evaluation network: real stem, `n_cells` derived normal cells (binary), real classifier."
     def __init__(self, genotype: Genotype, C: int = 16, *, n_cells: int = 2, groups: int = 4, n_classes: int = 10,
@@ -241,5 +253,5 @@ class BATSNet(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(Cp), nn.Flatten(), nn.Linear(Cp * in_size[0] * in_size[1], n_classes))
     def forward(self, x):
         s0 = s1 = self.stem(_as_image(x))
-        for c in self.cells: s0, s1 = s1, c(s0, s1)
+        for c in self.cells: s0, s1 = s1, c(s0, s1)                    # each cell reads the two previous states
         return self.head(s1)

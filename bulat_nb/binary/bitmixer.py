@@ -12,35 +12,39 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from ..data import fit_classifier
-from .blocks import DistillationCallback
+from .blocks import DistillationCallback, LossCurve
 from ..models import register_model
 
 # %% auto #0
 __all__ = ['round_ste', 'grad_scale', 'quant_range', 'lsq_quantize', 'LSQQuantizer', 'TransitionalBatchNorm', 'QuantConv1d',
-           'BitMixerNet1d', 'BitSamplingCallback', 'train_bitmixer', 'all_configs', 'evaluate_configs',
-           'bitmixer_mnist1d', 'bitmixer_mnist1d_shared_bn', 'bitmixer_mnist1d_w2a2', 'bitmixer_mnist1d_w3a3',
-           'bitmixer_mnist1d_w4a4', 'bitmixer_mnist1d_fp']
+           'BitMixerNet1d', 'recalibrate_bn', 'all_configs', 'evaluate_configs', 'BitSamplingCallback',
+           'bitmixer_recipe', 'init_from_teacher', 'train_bitmixer', 'bitmixer_mnist1d', 'bitmixer_mnist1d_w2a2',
+           'bitmixer_mnist1d_w3a3', 'bitmixer_mnist1d_w4a4', 'bitmixer_mnist1d_shared_bn', 'bitmixer_mnist1d_fp']
 
 # %% ../../nbs/binary/bitmixer.ipynb #a7ac05bc
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     "Round to the nearest integer; the gradient passes straight through."
     return (x.round() - x).detach() + x
 
+# %% ../../nbs/binary/bitmixer.ipynb #bb120ca5
 def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
     "The value of x, with its gradient multiplied by g."
     return (x - x * g).detach() + x * g
 
+# %% ../../nbs/binary/bitmixer.ipynb #b3d728aa
 def quant_range(bits: int, signed: bool) -> tuple[int, int]:
-    "(Q_N, Q_P) of eq. (1): 2^b integer levels, signed or unsigned."
+    "(Q_N, Q_P) of Bit-Mixer (1): 2^b integer levels, signed or unsigned."
     if bits < 1: raise ValueError(f"bits must be >= 1, got {bits}")
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
 
+# %% ../../nbs/binary/bitmixer.ipynb #b6e8d6e0
 def lsq_quantize(x: torch.Tensor, step: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
-    "LSQ quantisation s·round(clip(x/s, Q_N, Q_P)), eq. (1), with the step gradient scaled by 1/√(N·Q_P) (eq. 2)."
+    "LSQ quantisation s·round(clip(x/s, Q_N, Q_P)), Bit-Mixer (1), with the step gradient of Bit-Mixer (2) scaled by 1/√(N·Q_P)."
     qn, qp = quant_range(bits, signed)
     s = grad_scale(step, 1.0 / math.sqrt(x.numel() * qp))   # g = 1/√(N Q_P)
-    return round_ste(torch.clamp(x / s, qn, qp)) * s          # ŝ ⌊clip(x/s)⌉
+    return round_ste(torch.clamp(x / s, qn, qp)) * s          # s ⌊clip(x/s)⌉, Bit-Mixer (1)
 
+# %% ../../nbs/binary/bitmixer.ipynb #de3deb6a
 class LSQQuantizer(nn.Module):
     "Quantiser with one learned LSQ step per bit-width; `forward(x, bits)`, with bits=None meaning full precision."
     def __init__(self, bits: tuple = (2, 3, 4), # the bit-widths this quantiser can run at
@@ -65,7 +69,7 @@ class LSQQuantizer(nn.Module):
 def _key(prev, cur) -> str: return f"{prev or 'fp'}to{cur or 'fp'}"
 
 class TransitionalBatchNorm(nn.Module):
-    "One BatchNorm1d per (previous, current) bit-width pair, eq. (3); `shared=True` keeps a single BN (naive baseline)."
+    "One BatchNorm1d per (previous, current) bit-width pair, Bit-Mixer (3); `shared=True` keeps a single BN (the baseline)."
     def __init__(self, channels: int, prev_bits: tuple, # bit-widths the previous layer can run at (None: full precision)
                  cur_bits: tuple, # bit-widths this layer can run at
                  shared: bool = False):
@@ -78,7 +82,10 @@ class TransitionalBatchNorm(nn.Module):
         if prev not in self.prev_bits or cur not in self.cur_bits:
             raise ValueError(f"no transition {prev}->{cur}: previous in {self.prev_bits}, current in {self.cur_bits}")
         self.prev, self.cur = prev, cur
-    def forward(self, x): return self.bns["shared" if self.shared else _key(self.prev, self.cur)](x)  # BN^(b_{l-1}→b_l)
+    def active(self) -> nn.BatchNorm1d:
+        "The BN of the current transition (or the shared one)."
+        return self.bns["shared" if self.shared else _key(self.prev, self.cur)]
+    def forward(self, x): return self.active()(x)   # BN^(b_{l-1}→b_l), Bit-Mixer (3)
 
 # %% ../../nbs/binary/bitmixer.ipynb #42025b30
 class QuantConv1d(nn.Conv1d):
@@ -90,16 +97,17 @@ class QuantConv1d(nn.Conv1d):
         self.weight_quant = LSQQuantizer(bits, signed=True)
         self.bit, self.quantize_act, self.quantize_weight = (bits[-1] if bits else None), True, True
     def forward(self, x):
-        xq = self.act_quant(x, self.bit) if self.quantize_act else x                   # Q_b(x), eq. (1)
+        xq = self.act_quant(x, self.bit) if self.quantize_act else x                   # Q_b(x), Bit-Mixer (1)
         wq = self.weight_quant(self.weight, self.bit) if self.quantize_weight else self.weight  # Q_b(W)
         return self._conv_forward(xq, wq, None)
 
+# %% ../../nbs/binary/bitmixer.ipynb #c12a5223
 class BitMixerNet1d(nn.Module):
     "Small mixed-precision 1-D CNN for mnist1d: real stem, quantised conv → transitional BN → ReLU layers, real head."
     def __init__(self, *, bits: tuple = (2, 3, 4), # selectable bit-widths (() = full-precision network)
                  width: int = 32, strides: tuple = (2, 2, 1), # one quantised layer per stride
                  length: int = 40, n_classes: int = 10,
-                 shared_bn: bool = False, # naive baseline: one BN per layer for all bit-widths
+                 shared_bn: bool = False, # baseline: one BN per layer for all bit-widths
                 ):
         super().__init__()
         self.bits = tuple(bits); choices = self.bits or (None,)
@@ -118,7 +126,7 @@ class BitMixerNet1d(nn.Module):
         for i, (conv, bn, b) in enumerate(zip(self.convs, self.bns, config)):
             if b not in (self.bits or (None,)): raise ValueError(f"layer {i} cannot run at {b} bits (choices {self.bits})")
             conv.bit = b
-            bn.set_transition(None if i == 0 else config[i - 1], b)              # BN^(b_{l-1}→b_l)
+            bn.set_transition(None if i == 0 else config[i - 1], b)              # BN^(b_{l-1}→b_l), Bit-Mixer (3)
         self.config = tuple(config)
         return self
     def set_quantization(self, activations: bool = True, weights: bool = True) -> "BitMixerNet1d":
@@ -131,6 +139,44 @@ class BitMixerNet1d(nn.Module):
         return h
     def forward_head(self, f): return self.head(f)
     def forward(self, x): return self.forward_head(self.forward_features(x))
+
+# %% ../../nbs/binary/bitmixer.ipynb #8e65a721
+@torch.no_grad()
+def recalibrate_bn(model: BitMixerNet1d, # at its current configuration; its active quantised-layer BNs are re-estimated
+                   x: torch.Tensor, # training inputs
+                   bs: int = 500) -> BitMixerNet1d:
+    "Re-estimate the running statistics of the BNs the current configuration uses from inputs x (cumulative average; no training)."
+    bns, was = [tbn.active() for tbn in model.bns], model.training
+    momenta = [bn.momentum for bn in bns]
+    model.eval()
+    for bn in bns: bn.reset_running_stats(); bn.momentum = None; bn.train()     # momentum None: the average over every batch
+    for i in range(0, len(x), bs): model(torch.as_tensor(x[i:i + bs]))
+    for bn, m in zip(bns, momenta): bn.momentum = m; bn.eval()
+    return model.train(was)
+
+# %% ../../nbs/binary/bitmixer.ipynb #e218ba8f
+def all_configs(bits: tuple, n_layers: int) -> list[tuple]:
+    "Every layer-wise bit-width configuration (|B|^L of them)."
+    return list(itertools.product(bits, repeat=n_layers))
+
+# %% ../../nbs/binary/bitmixer.ipynb #a976886c
+@torch.no_grad()
+def evaluate_configs(model: BitMixerNet1d, x, y, # test inputs and labels
+                     configs: list, bs: int = 1000,
+                     calibrate=None, # training inputs: re-estimate the BN statistics for every configuration first
+                    ) -> dict:
+    "Test accuracy (%) of the model at each configuration (eval mode; the model's configuration and BN statistics are restored)."
+    was, training = model.config, model.training
+    saved = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
+    model.eval(); x, y = torch.as_tensor(x), torch.as_tensor(y); out = {}
+    for c in configs:
+        model.set_bits(c)
+        if calibrate is not None: recalibrate_bn(model, calibrate)
+        pred = torch.cat([model(x[i:i + bs]).argmax(-1) for i in range(0, len(x), bs)])
+        out[tuple(c)] = 100 * (pred == y).float().mean().item()
+    model.load_state_dict(saved, strict=False)
+    model.set_bits(was).train(training)
+    return out
 
 # %% ../../nbs/binary/bitmixer.ipynb #e62d558b
 class BitSamplingCallback(Callback):
@@ -150,45 +196,58 @@ class BitSamplingCallback(Callback):
         if self.mode == "fixed": return tuple(self.fixed)
         b = self.rng.choice(self.bits)
         if self.mode == "network": return (b,) * self.n_layers
-        k = min(self.n_layers, 1 + int(progress * self.n_layers))            # layers sampled independently
+        k = min(self.n_layers, 1 + int(progress * self.n_layers))            # layers sampled independently (stage III)
         free = set(self.rng.sample(range(self.n_layers), k))
         return tuple(self.rng.choice(self.bits) if i in free else b for i in range(self.n_layers))
     def before_batch(self):
         if self.training: self.learn.model.set_bits(self.sample(self.learn.pct_train))
     def before_validate(self): self.learn.model.set_bits(self.eval_config)
 
+# %% ../../nbs/binary/bitmixer.ipynb #dc4af6a1
+def bitmixer_recipe(epochs: int, # epochs of each stage
+                    lr: float, # peak one-cycle learning rate of stage I (stages II and III use lr_late)
+                    lr_late: float | None = None, # default lr / 2
+                    fixed: tuple | None = None, # a fixed configuration: the dedicated model's schedule
+                   ) -> list[dict]:
+    "Bit-Mixer's stages: (I) network-wide bits, activations quantised; (II) network-wide, weights too; (III) layer-wise, progressive."
+    mode = lambda m: "fixed" if fixed else m
+    late = lr / 2 if lr_late is None else lr_late
+    return [dict(mode=mode("network"), quantize_weights=False, epochs=epochs, lr=lr, fixed=fixed),
+            dict(mode=mode("network"), quantize_weights=True, epochs=epochs, lr=late, fixed=fixed),
+            dict(mode=mode("layer"), quantize_weights=True, epochs=epochs, lr=late, fixed=fixed)]
+
+# %% ../../nbs/binary/bitmixer.ipynb #f425b458
+@torch.no_grad()
+def init_from_teacher(net: BitMixerNet1d, # a quantised network (modified in place and returned)
+                      teacher: BitMixerNet1d, # the full-precision network of the same topology
+                     ) -> BitMixerNet1d:
+    "Start a quantised network from the teacher: convolutions, stem and head copied; the teacher's BN copied into every transition."
+    sd = {k: v for k, v in teacher.state_dict().items() if not k.startswith("bns.") and "_quant." not in k}
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    if unexpected or any(not (k.startswith("bns.") or "_quant." in k) for k in missing): raise ValueError(f"not the same topology: {unexpected or missing}")
+    for bn_s, bn_t in zip(net.bns, teacher.bns):
+        for bn in bn_s.bns.values(): bn.load_state_dict(bn_t.active().state_dict())
+    return net
+
+# %% ../../nbs/binary/bitmixer.ipynb #616b8ec5
 def train_bitmixer(model: BitMixerNet1d, # trained in place, stage after stage
                    data: dict, # arrays x, y, x_test, y_test
-                   stages: list[dict], # each: mode, quantize_weights, epochs, lr (and optionally fixed, wd)
+                   stages: list[dict], # from `bitmixer_recipe` (each: mode, quantize_weights, epochs, lr; optionally fixed, wd)
                    *, teacher: nn.Module | None = None, # full-precision teacher for KD (None: no distillation)
-                   kd_weight: float = 1.0, T: float = 1.0, bs: int = 128, seed: int = 0) -> list[dict]:
-    "Bit-Mixer's staged training: one fastai fit per stage, bit-widths sampled per batch, KD from the teacher."
+                   kd_weight: float = 1.0, T: float = 1.0, bs: int = 128, seed: int = 0,
+                   cbs: list | None = None, # extra fastai callbacks for every stage
+                  ) -> list[dict]:
+    "Bit-Mixer's staged training: one fastai fit per stage, bit-widths sampled per batch, KD from the teacher; accuracy and loss curve per stage."
     out = []
     for i, st in enumerate(stages):
         missing = {"mode", "quantize_weights", "epochs", "lr"} - set(st)
         if missing: raise ValueError(f"stage {i} lacks {sorted(missing)}")
         model.set_quantization(activations=True, weights=st["quantize_weights"])
-        cbs = [BitSamplingCallback(st["mode"], model.bits, len(model.convs), seed=seed + 1000 * i, fixed=st.get("fixed"))]
-        if teacher is not None: cbs.append(DistillationCallback(teacher, kd_weight=kd_weight, T=T))
-        _, acc = fit_classifier(model, data, st["epochs"], st["lr"], bs=bs, seed=seed, wd=st.get("wd", 0.0), cbs=cbs)
-        out.append({"stage": i, **st, "accuracy": acc})
-    return out
-
-def all_configs(bits: tuple, n_layers: int) -> list[tuple]:
-    "Every layer-wise bit-width configuration (|B|^L of them)."
-    return list(itertools.product(bits, repeat=n_layers))
-
-@torch.no_grad()
-def evaluate_configs(model: BitMixerNet1d, x, y, # test inputs and labels
-                     configs: list, bs: int = 1000) -> dict:
-    "Test accuracy (%) of the model at each configuration (eval mode; the model's configuration is restored)."
-    was, training = model.config, model.training
-    model.eval(); x, y = torch.as_tensor(x), torch.as_tensor(y); out = {}
-    for c in configs:
-        model.set_bits(c)
-        pred = torch.cat([model(x[i:i + bs]).argmax(-1) for i in range(0, len(x), bs)])
-        out[tuple(c)] = 100 * (pred == y).float().mean().item()
-    model.set_bits(was).train(training)
+        lc = LossCurve()
+        stage_cbs = [BitSamplingCallback(st["mode"], model.bits, len(model.convs), seed=seed + 1000 * i, fixed=st.get("fixed")), lc, *(cbs or [])]
+        if teacher is not None: stage_cbs.append(DistillationCallback(teacher, kd_weight=kd_weight, T=T))
+        _, acc = fit_classifier(model, data, st["epochs"], st["lr"], bs=bs, seed=seed, wd=st.get("wd", 0.0), cbs=stage_cbs)
+        out.append({"stage": i, **st, "accuracy": acc, "curve": lc.curve()})   # its training losses
     return out
 
 # %% ../../nbs/binary/bitmixer.ipynb #a5b7282d
@@ -198,30 +257,35 @@ def bitmixer_mnist1d(**kwargs) -> BitMixerNet1d:
     model_args = dict(bits=(2, 3, 4))
     return BitMixerNet1d(**dict(model_args, **kwargs))
 
-@register_model(input_size=(40,))
-def bitmixer_mnist1d_shared_bn(**kwargs) -> BitMixerNet1d:
-    "The naive mixed-precision network: bit-widths 2/3/4 sharing one BN per layer."
-    model_args = dict(bits=(2, 3, 4), shared_bn=True)
-    return BitMixerNet1d(**dict(model_args, **kwargs))
-
+# %% ../../nbs/binary/bitmixer.ipynb #3c0288fd
 @register_model(input_size=(40,))
 def bitmixer_mnist1d_w2a2(**kwargs) -> BitMixerNet1d:
     "A dedicated 2-bit network (weights and activations)."
     model_args = dict(bits=(2,))
     return BitMixerNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/bitmixer.ipynb #7b64da73
 @register_model(input_size=(40,))
 def bitmixer_mnist1d_w3a3(**kwargs) -> BitMixerNet1d:
     "A dedicated 3-bit network (weights and activations)."
     model_args = dict(bits=(3,))
     return BitMixerNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/bitmixer.ipynb #100fee5c
 @register_model(input_size=(40,))
 def bitmixer_mnist1d_w4a4(**kwargs) -> BitMixerNet1d:
     "A dedicated 4-bit network (weights and activations)."
     model_args = dict(bits=(4,))
     return BitMixerNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/bitmixer.ipynb #12394124
+@register_model(input_size=(40,))
+def bitmixer_mnist1d_shared_bn(**kwargs) -> BitMixerNet1d:
+    "The mixed-precision network without transitional BN: bit-widths 2/3/4 sharing one BN per layer."
+    model_args = dict(bits=(2, 3, 4), shared_bn=True)
+    return BitMixerNet1d(**dict(model_args, **kwargs))
+
+# %% ../../nbs/binary/bitmixer.ipynb #4fc8092d
 @register_model(input_size=(40,))
 def bitmixer_mnist1d_fp(**kwargs) -> BitMixerNet1d:
     "The full-precision network of the same topology."

@@ -11,20 +11,21 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.callback.hook import hook_outputs
-from ..data import fit_classifier
+import numpy as np
+from ..data import fit_classifier, load_mnist1d, holdout
 
 # %% auto #0
-__all__ = ['SignSTE', 'sign_ste', 'SignWeight', 'NoScale', 'BinaryConv2d', 'BinaryConv1d', 'BinaryBlock', 'BinaryResNet1d',
-           'binarize_convs', 'set_binarization', 'BinarizationCallback', 'train_stages', 'kd_loss', 'attention_map',
-           'attention_matching_loss', 'DistillationCallback']
+__all__ = ['SignSTE', 'sign_ste', 'SignWeight', 'NoScale', 'SignInput', 'BinaryConv2d', 'BinaryConv1d', 'BinaryBlock',
+           'BinaryResNet1d', 'binarize_convs', 'set_binarization', 'BinarizationCallback', 'LossCurve', 'train_stages',
+           'kd_loss', 'attention_map', 'attention_matching_loss', 'DistillationCallback', 'mnist1d_splits']
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #1cfa9a68
 class SignSTE(torch.autograd.Function):
-    "sign(x) forward; straight-through gradient g·1[|x| ≤ 1] backward."
+    "sign(x) ∈ {−1, +1} forward, with sign(0) = −1; straight-through gradient g·1[|x| ≤ 1] backward."
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.sign(x)
+        return torch.where(x > 0, 1.0, -1.0).to(x.dtype)  # +1 iff x > 0: the bit a packed engine stores
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
@@ -36,38 +37,47 @@ def sign_ste(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #1afe23c4
 class SignWeight(nn.Module):
-    "Weight binariser: sign(W), optionally centred over input channels and scaled by α = mean |W| per output channel."
+    "Weight binariser: sign(W), optionally centred over input channels and scaled by XNOR-Net's α = ‖W‖₁/n per output channel."
     def __init__(self, *, analytic_alpha: bool = False, # multiply by XNOR-Net's α = ‖W‖₁/n per output channel
                  center: bool = False, # subtract the mean over the input channels first
                 ):
         super().__init__(); self.analytic_alpha, self.center = analytic_alpha, center
     def forward(self, w):  # [C_out, C_in, *k]
-        if self.center: w = w - w.mean(1, keepdim=True)
+        if self.center: w = w - w.mean(1, keepdim=True)  # centred over C_in, as bnn's XNORWeightBinarizer(center_weights=True)
         b = sign_ste(w)
-        if self.analytic_alpha: b = b * w.abs().flatten(1).mean(1).view(-1, *[1] * (w.dim() - 1))  # α = ‖W‖₁/n
+        # α* = ‖W‖₁ / n per output channel: XNOR-Net §3.1
+        if self.analytic_alpha: b = b * w.abs().flatten(1).mean(1).view(-1, *[1] * (w.dim() - 1))
         return b
     def extra_repr(self): return f"analytic_alpha={self.analytic_alpha}, center={self.center}"
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #563288bd
 class NoScale(nn.Module):
-    "Γ ≡ 1: the plain sign convolution."
+    "Γ ≡ 1: the plain sign convolution (the default `activation_post_process`)."
     def forward(self, out, inp): return out
 
+# %% ../../nbs/binary/00_binary_blocks.ipynb #d1e41211
+class SignInput(nn.Module):
+    "sign(x) with the straight-through estimator, as a module (the default `activation_pre_process`)."
+    def forward(self, x): return sign_ste(x)
+
+_SignInput = SignInput  # the name it had before it was public
+
+# %% ../../nbs/binary/00_binary_blocks.ipynb #f636b8d2
 class _BinaryConvMixin:
+    "The forward pass shared by `BinaryConv1d` and `BinaryConv2d`: post(conv(pre(x), wpre(W)), x)."
     def _setup(self, scale, binary_input, binary_weight, weight_binarizer):
-        self.activation_pre_process = _SignInput()
+        self.activation_pre_process = SignInput()
         self.weight_pre_process = weight_binarizer or SignWeight()
         self.activation_post_process = scale if scale is not None else NoScale()
         self.binary_input, self.binary_weight = binary_input, binary_weight  # switched by staged training
     def forward(self, x):
-        xb = self.activation_pre_process(x) if self.binary_input else x
-        w = self.weight_pre_process(self.weight) if self.binary_weight else self.weight
-        return self.activation_post_process(self._conv_forward(xb, w, self.bias), x)  # ⊙ Γ, eq. (1)
+        xb = self.activation_pre_process(x) if self.binary_input else x           # sign(I)
+        w = self.weight_pre_process(self.weight) if self.binary_weight else self.weight  # sign(W)
+        # (sign I ⊛ sign W) ⊙ Γ: XNOR-Net++ (2); Γ sees the layer's real input x
+        return self.activation_post_process(self._conv_forward(xb, w, self.bias), x)
     def extra_repr(self): return super().extra_repr() + f", binary_input={self.binary_input}, binary_weight={self.binary_weight}"
 
-class _SignInput(nn.Module):
-    def forward(self, x): return sign_ste(x)
-
+# %% ../../nbs/binary/00_binary_blocks.ipynb #eac7a1f4
 class BinaryConv2d(_BinaryConvMixin, nn.Conv2d):
     "2-D convolution between sign(x) and binarised weights, rescaled by a pluggable Γ (`activation_post_process`)."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = False, *,
@@ -79,17 +89,18 @@ class BinaryConv2d(_BinaryConvMixin, nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias, **kwargs)
         self._setup(scale, binary_input, binary_weight, weight_binarizer)
 
+# %% ../../nbs/binary/00_binary_blocks.ipynb #247cd1ea
 class BinaryConv1d(_BinaryConvMixin, nn.Conv1d):
     "1-D convolution between sign(x) and binarised weights, rescaled by a pluggable Γ (`activation_post_process`)."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = False, *,
                  scale: nn.Module | None = None, binary_input: bool = True, binary_weight: bool = True,
-                 weight_binarizer: nn.Module | None = None, **kwargs):
+                 weight_binarizer: nn.Module | None = None, **kwargs): # as for `BinaryConv2d`
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias, **kwargs)
         self._setup(scale, binary_input, binary_weight, weight_binarizer)
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #f9aaa698
 class BinaryBlock(nn.Module):
-    "Pre-activation binary residual block: BN → sign → binary conv → Γ → φ, plus a real shortcut."
+    "Pre-activation binary residual block: BN → sign → binary conv → Γ → φ, plus a real shortcut (Real-to-Binary §4.1)."
     def __init__(self, in_channels: int, out_channels: int, *, kernel_size: int = 3, stride: int = 1, dims: int = 2,
                  scale=None, # factory conv -> Γ module (None: Γ ≡ 1)
                  act: str = "identity", # "identity" or "prelu" (φ)
@@ -115,6 +126,7 @@ class BinaryBlock(nn.Module):
     def forward(self, x):
         h = self.bn(x)
         if not self.conv.binary_input: h = self.real_act(h)
+        # φ(Γ ⊙ (sign(BN x) ⊛ sign W)) + shortcut(x): Real-to-Binary §4.1, Γ as XNOR-Net++ (2)
         return self.act(self.conv(h)) + self.shortcut(x)
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #0ce93f5a
@@ -132,7 +144,7 @@ class BinaryResNet1d(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm1d(width), nn.Flatten(), nn.Linear(width * l, n_classes))
     def forward_features(self, x):  # [B, L] or [B, 1, L] -> [B, C, L']
         return self.blocks(self.stem(x if x.dim() == 3 else x[:, None]))
-    def forward_head(self, f): return self.head(f)
+    def forward_head(self, f): return self.head(f)  # [B, C, L'] -> [B, n_classes]
     def forward(self, x): return self.forward_head(self.forward_features(x))
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #215b525b
@@ -170,11 +182,23 @@ def set_binarization(model: nn.Module, # any network containing binary convoluti
     if n == 0: raise ValueError("the model has no binary convolution to switch")
     return model
 
+# %% ../../nbs/binary/00_binary_blocks.ipynb #c78b0e53
 class BinarizationCallback(Callback):
     "Before fitting, switch the model's binary convolutions to this stage's setting."
     order = -20
     def __init__(self, binary_input: bool, binary_weight: bool): self.binary_input, self.binary_weight = binary_input, binary_weight
     def before_fit(self): set_binarization(self.learn.model, self.binary_input, self.binary_weight)
+
+# %% ../../nbs/binary/00_binary_blocks.ipynb #04eafeed
+class LossCurve(Callback):
+    "Keep a fit's training-loss curve (the recorder's smoothed losses; fastai's `validate()` after the fit resets them)."
+    order = 60
+    def __init__(self): self.losses = []
+    def after_train(self): self.losses = [float(l) for l in self.recorder.losses]  # every batch of the fit so far
+    def curve(self, points: int = 100) -> list[float]:
+        "The curve thinned to at most `points` evenly spaced losses."
+        if len(self.losses) <= points: return list(self.losses)
+        return [self.losses[j] for j in np.linspace(0, len(self.losses) - 1, points).round().astype(int)]
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #44109454
 def train_stages(model: nn.Module, # trained in place, stage after stage
@@ -183,14 +207,15 @@ def train_stages(model: nn.Module, # trained in place, stage after stage
                  *, bs: int = 128, seed: int = 0,
                  cbs=None, # extra fastai callbacks for every stage (e.g. distillation)
                 ) -> list[dict]:
-    "Staged training: each stage is a fresh fastai fit of the same model; returns each stage's test accuracy."
+    "Staged training: each stage is a fresh fastai fit of the same model; returns each stage's test accuracy and loss curve."
     out = []
     for i, st in enumerate(stages):
         missing = {"binary_input", "binary_weight", "epochs", "lr"} - set(st)
         if missing: raise ValueError(f"stage {i} lacks {sorted(missing)}")
+        lc = LossCurve()
         _, acc = fit_classifier(model, data, st["epochs"], st["lr"], bs=bs, seed=seed, wd=st.get("wd", 0.0),
-                                cbs=[BinarizationCallback(st["binary_input"], st["binary_weight"]), *(cbs or [])])
-        out.append({"stage": i, **st, "accuracy": acc})
+                                cbs=[BinarizationCallback(st["binary_input"], st["binary_weight"]), lc, *(cbs or [])])
+        out.append({"stage": i, **st, "accuracy": acc, "curve": lc.curve()})  # the stage's training losses
     return out
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #4f5c2947
@@ -198,18 +223,21 @@ def kd_loss(student_logits: torch.Tensor, # [B, K]
             teacher_logits: torch.Tensor, # [B, K]
             T: float = 1.0, # temperature
            ) -> torch.Tensor:
-    "Hinton's distillation loss T²·KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch."
+    "Hinton et al.'s distillation loss T²·KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch."
+    # T² KL(p_T ‖ p_S) with p = softmax(z / T): Hinton et al. 2015, §2
     return F.kl_div(F.log_softmax(student_logits / T, -1), F.log_softmax(teacher_logits / T, -1),
                     log_target=True, reduction="batchmean") * T * T
 
+# %% ../../nbs/binary/00_binary_blocks.ipynb #e66fb417
 def attention_map(a: torch.Tensor) -> torch.Tensor:
     "Spatial attention Q = Σ_c A_c², flattened and L2-normalised: [B, C, *spatial] -> [B, prod(spatial)]."
-    return F.normalize(a.pow(2).sum(1).flatten(1), dim=1)
+    return F.normalize(a.pow(2).sum(1).flatten(1), dim=1)  # Q / ‖Q‖₂, attention transfer (Zagoruyko & Komodakis)
 
+# %% ../../nbs/binary/00_binary_blocks.ipynb #528e90eb
 def attention_matching_loss(student_feats: list, # activations of the student's matched blocks
                             teacher_feats: list, # the teacher's, same shapes up to the channel count
                            ) -> torch.Tensor:
-    "Σ_j ‖Q_S/‖Q_S‖ − Q_T/‖Q_T‖‖₂ over block pairs, averaged over the batch."
+    "Σ_j ‖Q_S/‖Q_S‖ − Q_T/‖Q_T‖‖₂ over block pairs, averaged over the batch (Real-to-Binary §4.2)."
     if len(student_feats) != len(teacher_feats) or not student_feats:
         raise ValueError(f"need matching, non-empty feature lists, got {len(student_feats)} and {len(teacher_feats)}")
     return sum((attention_map(s) - attention_map(t)).norm(dim=1).mean() for s, t in zip(student_feats, teacher_feats))
@@ -234,9 +262,19 @@ class DistillationCallback(Callback):
         self.t_hooks = hook_outputs([self.teacher.get_submodule(n) for n in self.teacher_layers])
     def after_fit(self): self.s_hooks.remove(); self.t_hooks.remove()
     def after_loss(self):
-        if not self.training: return
+        if not self.training: return   # validation reports the plain classification loss
         with torch.no_grad(): t_logits = self.teacher(*self.xb)
+        # w_ce·CE + w_kd·KD (Hinton et al. §2) + w_att·L_att (Real-to-Binary §4.2, w_att = β/2)
         loss = self.ce_weight * self.learn.loss_grad
         if self.kd_weight: loss = loss + self.kd_weight * kd_loss(self.pred, t_logits, self.T)
         if self.att_weight: loss = loss + self.att_weight * attention_matching_loss(self.s_hooks.stored, self.t_hooks.stored)
         self.learn.loss_grad = loss; self.learn.loss = loss.detach()
+
+# %% ../../nbs/binary/00_binary_blocks.ipynb #c182a293
+def mnist1d_splits(n_train: int, # training signals used: the first `n_train` of mnist1d's 4000
+                   n_val: int, # of those, the last `n_val` are the validation split
+                  ) -> dict:
+    "The experiments' two splits of mnist1d: `test` (all `n_train` signals, the test set) and `val` (the last `n_val` held out)."
+    d = load_mnist1d()
+    d = {**d, "x": d["x"][:n_train], "y": d["y"][:n_train]}
+    return {"test": d, "val": holdout(d, n_val)}

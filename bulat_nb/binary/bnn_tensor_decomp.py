@@ -14,9 +14,10 @@ from .xnornet_pp import XnorNet1d, LearnedScale, xnornet_pp_resnet18
 from ..models import register_model
 
 # %% auto #0
-__all__ = ['mode_dot', 'tucker_to_weight', 'matrix_to_weight', 'MatrixWeight', 'TuckerWeight', 'FactorizedBinaryConv2d',
-           'FactorizedBinaryConv1d', 'factorize_convs', 'bnn_tensor_decomp_mnist1d_independent',
-           'bnn_tensor_decomp_mnist1d_matrix', 'bnn_tensor_decomp_mnist1d_tucker', 'bnn_tensor_decomp_resnet18_tucker']
+__all__ = ['mode_dot', 'tucker_to_weight', 'matrix_to_weight', 'MatrixWeight', 'TuckerWeight', 'latent_params', 'matched_rank',
+           'FactorizedBinaryConv2d', 'FactorizedBinaryConv1d', 'factorize_convs',
+           'bnn_tensor_decomp_mnist1d_independent', 'bnn_tensor_decomp_mnist1d_matrix',
+           'bnn_tensor_decomp_mnist1d_tucker', 'bnn_tensor_decomp_resnet18_tucker']
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #f227617f
 def mode_dot(t: torch.Tensor, # any tensor [..., R_n, ...]
@@ -25,14 +26,16 @@ def mode_dot(t: torch.Tensor, # any tensor [..., R_n, ...]
     "n-mode product t ×_n u: replaces mode `mode` (size R_n) of `t` by I_n."
     return torch.movedim(torch.tensordot(u, t, dims=([1], [mode])), 0, mode)  # Σ_r u[i, r] t[..., r, ...]
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #1076dc07
 def tucker_to_weight(core: torch.Tensor, # 𝒢 [R_1, ..., R_N]
                      factors: list) -> torch.Tensor: # U^(n) [I_n, R_n]
     "Tucker reconstruction 𝒢 ×_1 U^(1) ... ×_N U^(N), eq. (2)."
     if len(factors) != core.dim(): raise ValueError(f"need one factor per core mode ({core.dim()}), got {len(factors)}")
     w = core
-    for n, u in enumerate(factors): w = mode_dot(w, u, n)
+    for n, u in enumerate(factors): w = mode_dot(w, u, n)  # ×_n U^(n)
     return w
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #10839f58
 def matrix_to_weight(u: torch.Tensor, # U [C_out, r]
                      v: torch.Tensor, # V [C_in·k^d, r]
                      shape: tuple) -> torch.Tensor: # the weight's shape (C_out, C_in, *k)
@@ -46,6 +49,7 @@ def _rank_of(rank, full: int, what: str) -> int:
     if not 1 <= r <= full: raise ValueError(f"the rank of {what} must be in [1, {full}], got {rank!r}")
     return r
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #2368614e
 class MatrixWeight(nn.Module):
     "Latent weight W̃ = mat⁻¹(U Vᵀ) of a convolution, eq. (1)."
     def __init__(self, shape: tuple, # weight shape (C_out, C_in, *k)
@@ -64,9 +68,10 @@ class MatrixWeight(nn.Module):
         r = self.rank; sq = s[:r].sqrt()
         with torch.no_grad(): self.u.copy_(p[:, :r] * sq); self.v.copy_(qh[:r].T * sq)
         return self
-    def forward(self): return matrix_to_weight(self.u, self.v, self.shape)
+    def forward(self): return matrix_to_weight(self.u, self.v, self.shape)  # W̃, eq. (1)
     def extra_repr(self): return f"shape={self.shape}, rank={self.rank}"
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #a68ea5d8
 class TuckerWeight(nn.Module):
     "Latent weight W̃ = 𝒢 ×_1 U^(1) … ×_N U^(N) of a convolution, eq. (2)."
     def __init__(self, shape: tuple, # weight shape (C_out, C_in, *k)
@@ -95,8 +100,34 @@ class TuckerWeight(nn.Module):
             self.core.copy_(g)
             for p, u in zip(self.factors, us): p.copy_(u)
         return self
-    def forward(self): return tucker_to_weight(self.core, list(self.factors))
+    def forward(self): return tucker_to_weight(self.core, list(self.factors))  # W̃, eq. (2)
     def extra_repr(self): return f"shape={self.shape}, ranks={self.ranks}"
+
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #4403709a
+def latent_params(shape: tuple, # weight shape (C_out, C_in, *k)
+                  kind: str, # "matrix" or "tucker"
+                  rank, # r (matrix) or (R_1, …, R_N) (Tucker)
+                 ) -> int:
+    "Parameters of a latent weight: r(C_out + C_in·k^d) for U Vᵀ, Π R_n + Σ I_n R_n for Tucker."
+    if kind == "matrix": return rank * (shape[0] + math.prod(shape[1:]))
+    if kind == "tucker": return math.prod(rank) + sum(i * r for i, r in zip(shape, rank))
+    raise ValueError(f"kind must be 'matrix' or 'tucker', got {kind!r}")
+
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #e81954ff
+def matched_rank(shape: tuple, # weight shape (C_out, C_in, *k)
+                 kind: str = "tucker", # "matrix" or "tucker"
+                ):
+    "The largest rank whose latent factors hold at most |W| parameters (Tucker: equal channel ranks, full kernel ranks)."
+    n = math.prod(shape)
+    if kind == "matrix":
+        m, k = shape[0], n // shape[0]
+        return min(m, k, n // (m + k))                                  # r (C_out + C_in k^d) ≤ |W|
+    if kind != "tucker": raise ValueError(f"kind must be 'matrix' or 'tucker', got {kind!r}")
+    full = [min(s, n // s) for s in shape]                              # rank of each unfolding
+    fits = [(min(r, full[0]), min(r, full[1]), *full[2:]) for r in range(1, max(full[:2]) + 1)]
+    fits = [rk for rk in fits if latent_params(shape, "tucker", rk) <= n]
+    if not fits: raise ValueError(f"no Tucker rank of {shape} with full kernel modes has at most {n} parameters")
+    return fits[-1]
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #89e2320e
 class _FactorizedMixin:
@@ -113,6 +144,7 @@ class _FactorizedMixin:
         elif init not in ("weight", "random"): raise ValueError(f"init must be 'weight', 'random' or a tensor, got {init!r}")
         self.latent = Latent(tuple(w.shape), rank) if init == "random" else Latent.from_weight(w, rank)
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #a2454b10
 class FactorizedBinaryConv2d(_FactorizedMixin, BinaryConv2d):
     "2-D binary convolution with sign(W̃), W̃ a matrix (eq. 1) or Tucker (eq. 2) reconstruction."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
@@ -123,13 +155,15 @@ class FactorizedBinaryConv2d(_FactorizedMixin, BinaryConv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, **kwargs)
         self._factorize(kind, rank, init)
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #49437d64
 class FactorizedBinaryConv1d(_FactorizedMixin, BinaryConv1d):
     "1-D binary convolution with sign(W̃), W̃ a matrix (eq. 1) or Tucker (eq. 2) reconstruction."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
-                 kind: str = "tucker", rank=1.0, init="weight", **kwargs):
+                 kind: str = "tucker", rank=1.0, init="weight", **kwargs): # as for `FactorizedBinaryConv2d`
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, **kwargs)
         self._factorize(kind, rank, init)
 
+# %% ../../nbs/binary/bnn_tensor_decomp.ipynb #ff64401c
 def factorize_convs(model: nn.Module, # modified in place and returned
                     kind: str = "tucker", # "matrix" or "tucker"
                     rank=1.0, # ranks of every latent decomposition
@@ -143,6 +177,7 @@ def factorize_convs(model: nn.Module, # modified in place and returned
                  dilation=m.dilation, groups=m.groups, kind=kind, rank=rank, binary_input=m.binary_input,
                  binary_weight=m.binary_weight, init=m.weight if init == "weight" else init)
         f.bias = m.bias
+        # the same sign(x), sign(W) and Γ modules (so a learned α carries over)
         f.activation_pre_process, f.weight_pre_process, f.activation_post_process = (
             m.activation_pre_process, m.weight_pre_process, m.activation_post_process)
         parent, _, child = name.rpartition(".")

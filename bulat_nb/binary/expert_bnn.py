@@ -11,29 +11,32 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from .blocks import SignWeight, sign_ste
+from .blocks import SignWeight, sign_ste, attention_map, kd_loss, DistillationCallback, LossCurve
 from ..data import fit_classifier
 from ..models import register_model
 
 # %% auto #0
 __all__ = ['WinnerTakesAll', 'winner_takes_all', 'EBConv', 'EBBlock', 'EBNet1d', 'binary_ops', 'expert_bnn_mnist1d_n1',
-           'expert_bnn_mnist1d_n4', 'expert_bnn_mnist1d_n4_e2g4', 'set_expert_stage', 'ExpertStageCallback',
-           'train_expert_stages', 'expert_choices', 'mutual_information']
+           'expert_bnn_mnist1d_n4', 'expert_bnn_mnist1d_n4_wide', 'expand_experts', 'ebn_kd_loss', 'ebn_attention_loss',
+           'EBNDistillation', 'ebn_recipe', 'ExpertStageCallback', 'set_expert_stage', 'train_expert_stages',
+           'expert_choices', 'mutual_information']
 
-# %% ../../nbs/binary/expert_bnn.ipynb #d7ccc8f8
+# %% ../../nbs/binary/expert_bnn.ipynb #c22b475e
 class WinnerTakesAll(torch.autograd.Function):
-    "Forward: one-hot of argmax z (WTA); backward: the gradient of softmax(z), eq. (2)."
+    "EBN (2): forward, the one-hot of argmax z (winner takes all); backward, the softmax's Jacobian."
     @staticmethod
     def forward(ctx, z):  # [B, N]
         s = z.softmax(-1)
         ctx.save_for_backward(s)
-        return F.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)   # φ(z) = one-hot(argmax z)
+        return F.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)   # φ(z) = one-hot(argmax z), EBN (2) forward
     @staticmethod
     def backward(ctx, g):
         s, = ctx.saved_tensors
-        return s * (g - (g * s).sum(-1, keepdim=True))            # J_softmax(z)ᵀ g
+        return s * (g - (g * s).sum(-1, keepdim=True))            # J_softmax(z)ᵀ g, EBN (2) backward
 
+# %% ../../nbs/binary/expert_bnn.ipynb #1b4cb078
 class _IdentityWTA(torch.autograd.Function):
+    "The official code's WTA (`BinarySoftActivation`): one-hot forward, the gradient passed through unchanged."
     @staticmethod
     def forward(ctx, z): return F.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)
     @staticmethod
@@ -42,14 +45,15 @@ class _IdentityWTA(torch.autograd.Function):
 def winner_takes_all(z: torch.Tensor, # gate logits [B, N]
                      backward: str = "softmax", # "softmax" (the paper) or "identity" (the official code, after a sigmoid)
                     ) -> torch.Tensor:
-    "One-hot expert selection φ(z) with the paper's softmax backward (or the official code's sigmoid + identity)."
+    "One-hot expert selection φ(z), EBN (2), with the paper's softmax backward (or the official code's sigmoid + identity)."
     if backward == "softmax": return WinnerTakesAll.apply(z)
     if backward == "identity": return _IdentityWTA.apply(torch.sigmoid(z))
     raise ValueError(f"backward must be 'softmax' or 'identity', got {backward!r}")
 
 # %% ../../nbs/binary/expert_bnn.ipynb #17944687
+# One class of ~50 lines: the constructor mirrors the official `EBConv2d`'s options (experts, gate, SE scale, binarisation).
 class EBConv(nn.Module):
-    "Expert binary convolution: a gate picks one of N weight tensors per sample; (sign x ⊛ sign W_φ) ⊙ α ⊙ β(x), eq. (3)."
+    "Expert binary convolution: a gate picks one of N weight tensors per sample; (sign x ⊛ sign W_φ) ⊙ α ⊙ β(x), EBN (3)."
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
                  groups: int = 1, *,
                  num_experts: int = 4, # N
@@ -58,7 +62,7 @@ class EBConv(nn.Module):
                  gate_backward: str = "softmax", # "softmax" (paper) or "identity" (official code)
                  binary_input: bool = True, # sign the input
                  binary_weight: bool = True, # sign the selected weight
-                 single_expert: bool = False, # force expert 0 (first stage of the recipe)
+                 single_expert: bool = False, # force expert 0 (the stages before the expansion)
                 ):
         super().__init__()
         if dims not in (1, 2): raise ValueError(f"dims must be 1 or 2, got {dims}")
@@ -71,7 +75,7 @@ class EBConv(nn.Module):
         self.single_expert = single_expert
         self.weight = nn.Parameter(torch.empty(num_experts, out_channels, in_channels // groups, *[kernel_size] * dims))  # W_1..W_N
         for w in self.weight: nn.init.kaiming_uniform_(w, a=math.sqrt(5))
-        self.fc = nn.Linear(in_channels, num_experts)                               # ψ, eq. (1)
+        self.fc = nn.Linear(in_channels, num_experts)                               # ψ, EBN (1)
         self.alpha = nn.Parameter(torch.ones(1, out_channels, *[1] * dims))        # α
         hidden = max(out_channels // 8, 1)
         self.se_fc = nn.Sequential(nn.Linear(in_channels, hidden, bias=False), nn.ReLU(),
@@ -81,8 +85,8 @@ class EBConv(nn.Module):
         "φ(ψ(x)): the one-hot expert choice per sample, [B, N]."
         if self.single_expert or self.num_experts == 1:
             return F.one_hot(torch.zeros(len(x), dtype=torch.long, device=x.device), self.num_experts).to(x.dtype)
-        z = self.fc(x.flatten(2).mean(-1))                                          # z = FC(GAP x), eq. (1)   [B, N]
-        return winner_takes_all(z, self.gate_backward)                              # φ(z), eq. (2)
+        z = self.fc(x.flatten(2).mean(-1))                                          # z = FC(GAP x), EBN (1)   [B, N]
+        return winner_takes_all(z, self.gate_backward)                              # φ(z), EBN (2)
     def forward(self, x):  # [B, C_in, *spatial]
         B, C = x.shape[:2]
         if C != self.in_channels: raise ValueError(f"EBConv expects {self.in_channels} input channels, got {C}")
@@ -92,14 +96,14 @@ class EBConv(nn.Module):
         xb = sign_ste(x) if self.binary_input else x                               # sign(x)
         conv = F.conv1d if self.dims == 1 else F.conv2d
         out = conv(xb.reshape(1, B * C, *x.shape[2:]), w, None, self.stride, self.padding, 1, self.groups * B)  # one grouped conv over the batch
-        out = out.view(B, self.out_channels, *out.shape[2:]) * self.alpha          # ⊙ α    [B, C_out, *spatial']
+        out = out.view(B, self.out_channels, *out.shape[2:]) * self.alpha          # ⊙ α, EBN (3)    [B, C_out, *spatial']
         if self.se_fc is not None:
-            out = out * self.se_fc(x.flatten(2).mean(-1)).view(B, -1, *[1] * self.dims)  # ⊙ β(x), from the real x
+            out = out * self.se_fc(x.flatten(2).mean(-1)).view(B, -1, *[1] * self.dims)  # ⊙ β(x), from the real x, EBN (3)
         self.last_choice = phi.detach().argmax(-1)                                # kept for the expert-usage analysis
         return out
     @torch.no_grad()
     def copy_first_expert(self):
-        "Initialise every expert with expert 0 (the start of the multi-expert stage)."
+        "Initialise every expert with expert 0 (EBN's expansion stage, in place)."
         self.weight.copy_(self.weight[:1].expand_as(self.weight))
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -112,10 +116,11 @@ def _is_ebconv(m: nn.Module) -> bool:
     return type(m).__name__ == "EBConv"
 
 class EBBlock(nn.Module):
-    "Binary residual block with an expert convolution: PReLU(EBConv(BN x)) + shortcut(x)."
+    "Binary residual half-block with an expert convolution, PReLU(EBConv(BN x)) + shortcut(x); `mix` adds EBN's ungrouped 1×1 half-block."
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, groups: int = 1, num_experts: int = 4,
                  dims: int = 2, kernel_size: int = 3,
-                 **eb_kw, # passed to `EBConv` (se, gate_backward, ...)
+                 mix: bool = False, # then o + PReLU(EBConv₁ₓ₁(BN o)), ungrouped (`EBDeepBasicBlock`'s conv3)
+                 **eb_kw, # passed to every `EBConv` (se, gate_backward, ...)
                 ):
         super().__init__()
         BN, Pool, Conv = (nn.BatchNorm1d, nn.AvgPool1d, nn.Conv1d) if dims == 1 else (nn.BatchNorm2d, nn.AvgPool2d, nn.Conv2d)
@@ -126,18 +131,25 @@ class EBBlock(nn.Module):
         short = [Pool(stride, stride, ceil_mode=True, count_include_pad=False)] if stride != 1 else []
         if in_channels != out_channels: short += [Conv(in_channels, out_channels, 1, bias=False), BN(out_channels)]
         self.shortcut = nn.Sequential(*short)
-    def forward(self, x): return self.act(self.conv(self.bn(x))) + self.shortcut(x)
+        self.mix = nn.Sequential(BN(out_channels), EBConv(out_channels, out_channels, 1, num_experts=num_experts, dims=dims, **eb_kw),
+                                 nn.PReLU(out_channels)) if mix else None
+    def forward(self, x):
+        o = self.act(self.conv(self.bn(x))) + self.shortcut(x)                     # the grouped half-block
+        return o + self.mix(o) if self.mix is not None else o                      # + the ungrouped 1×1 half-block
 
+# %% ../../nbs/binary/expert_bnn.ipynb #148ddab4
 class EBNet1d(nn.Module):
     "Expert binary 1-D residual CNN for mnist1d: real stem, EB blocks of width `width·expansion` in `groups`, real classifier."
-    def __init__(self, num_experts: int = 4, *, width: int = 32,
-                 expansion: int = 1, # width multiplier e of the binary blocks
-                 groups: int = 1, # groups of every binary conv (e² keeps the BOPs of e = 1)
+    def __init__(self, num_experts: int = 4, *, width: int = 36,
+                 expansion: float = 1, # width multiplier e of the binary blocks (width·e must be a whole number)
+                 groups: int = 1, # groups of every 3-tap binary conv
+                 mix: bool = False, # add EBN's ungrouped 1×1 expert half-block after each grouped one
                  length: int = 40, n_classes: int = 10, strides: tuple = (2, 2, 1, 1), **eb_kw):
         super().__init__()
-        c = width * expansion
+        c = round(width * expansion)
+        if c != width * expansion: raise ValueError(f"width·expansion must be a whole number, got {width}·{expansion}")
         self.stem = nn.Sequential(nn.Conv1d(1, c, 5, padding=2, bias=False), nn.BatchNorm1d(c), nn.ReLU())
-        self.blocks = nn.Sequential(*[EBBlock(c, c, stride=s, groups=groups, num_experts=num_experts, dims=1, **eb_kw)
+        self.blocks = nn.Sequential(*[EBBlock(c, c, stride=s, groups=groups, num_experts=num_experts, dims=1, mix=mix, **eb_kw)
                                       for s in strides])
         l = length
         for s in strides: l = (l - 1) // s + 1   # kernel 3, padding 1
@@ -147,6 +159,7 @@ class EBNet1d(nn.Module):
     def forward_head(self, f): return self.head(f)
     def forward(self, x): return self.forward_head(self.forward_features(x))
 
+# %% ../../nbs/binary/expert_bnn.ipynb #7bd141a6
 def binary_ops(model: nn.Module, # a network containing `EBConv`s
                x: torch.Tensor, # an example input (its first sample is used)
               ) -> int:
@@ -170,26 +183,80 @@ def expert_bnn_mnist1d_n1(**kwargs) -> EBNet1d:
     model_args = dict(num_experts=1)
     return EBNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/expert_bnn.ipynb #4d0cebb6
 @register_model(input_size=(40,))
 def expert_bnn_mnist1d_n4(**kwargs) -> EBNet1d:
     "`EBNet1d` with 4 experts per binary convolution, selected per sample."
     model_args = dict(num_experts=4)
     return EBNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/expert_bnn.ipynb #4be9d596
 @register_model(input_size=(40,))
-def expert_bnn_mnist1d_n4_e2g4(**kwargs) -> EBNet1d:
-    "`EBNet1d` with 4 experts, twice as wide in 4 groups: the binary operations of the 1-expert width."
-    model_args = dict(num_experts=4, expansion=2, groups=4)
+def expert_bnn_mnist1d_n4_wide(**kwargs) -> EBNet1d:
+    "`EBNet1d` with 4 experts, 1.5× wider in 9 groups plus EBN's ungrouped 1×1 mixing half-block: the BOPs of the 1-expert net, EBN (4)."
+    model_args = dict(num_experts=4, expansion=1.5, groups=9, mix=True)
     return EBNet1d(**dict(model_args, **kwargs))
 
-# %% ../../nbs/binary/expert_bnn.ipynb #c946289a
-def set_expert_stage(model: nn.Module, binary_input: bool, binary_weight: bool, single_expert: bool) -> nn.Module:
-    "Switch every `EBConv` of `model` to a training stage's setting."
-    convs = [m for m in model.modules() if _is_ebconv(m)]
-    if not convs: raise ValueError("the model has no EBConv to switch")
-    for m in convs: m.binary_input, m.binary_weight, m.single_expert = binary_input, binary_weight, single_expert
-    return model
+# %% ../../nbs/binary/expert_bnn.ipynb #50810c5e
+@torch.no_grad()
+def expand_experts(source: nn.Module, # a trained network (its EBConvs may have a single expert)
+                   target: nn.Module, # the same architecture with N experts per EBConv (modified in place and returned)
+                  ) -> nn.Module:
+    "EBN's expansion stage: copy `source` into `target`, every expert initialised with the source's expert 0; gates keep their initialisation."
+    convs = [n for n, m in target.named_modules() if _is_ebconv(m)]
+    experts, gates = {f"{n}.weight" for n in convs}, {f"{n}.fc.{p}" for n in convs for p in ("weight", "bias")}
+    src, state = source.state_dict(), {}
+    for k, v in target.state_dict().items():
+        if k not in src: raise ValueError(f"the source has no {k!r}: not the same architecture")
+        if k in gates: state[k] = v                                                # the gate starts afresh
+        elif k in experts: state[k] = src[k][:1].expand_as(v).clone()              # W_n ← W_1 for every expert n
+        elif src[k].shape != v.shape: raise ValueError(f"{k}: source {tuple(src[k].shape)} vs target {tuple(v.shape)}")
+        else: state[k] = src[k]
+    target.load_state_dict(state)
+    return target
 
+# %% ../../nbs/binary/expert_bnn.ipynb #f5559a7d
+def ebn_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    "EBN (5) soft labels (official `LogitMatch`): the KL averaged over samples *and* classes, no T², i.e. `kd_loss` / (T²·K)."
+    return kd_loss(student_logits, teacher_logits, T) / (T * T * student_logits.shape[-1])   # logits [B, K]
+
+# %% ../../nbs/binary/expert_bnn.ipynb #4a76a84d
+def ebn_attention_loss(student_feats: list, # the student's matched block outputs [B, C_s, *spatial]
+                       teacher_feats: list, # the teacher's, same spatial sizes (channels may differ)
+                      ) -> torch.Tensor:
+    "EBN (5) attention transfer (official `AttentionMatching`): Σ_j mean over samples and positions of (Q_S/‖Q_S‖ − Q_T/‖Q_T‖)²."
+    if len(student_feats) != len(teacher_feats) or not student_feats:
+        raise ValueError(f"need matching, non-empty feature lists, got {len(student_feats)} and {len(teacher_feats)}")
+    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_feats, teacher_feats))
+
+# %% ../../nbs/binary/expert_bnn.ipynb #c9c01444
+class EBNDistillation(DistillationCallback):
+    "EBN (5) from a frozen teacher: CE + w_kd·`ebn_kd_loss` + w_at·`ebn_attention_loss` over `layers` (official weights 10³, 10³)."
+    def __init__(self, teacher: nn.Module, *, kd_weight: float = 1e3, att_weight: float = 1e3, T: float = 1.0,
+                 layers: tuple = (), # module names whose outputs are matched (the same in student and teacher)
+                ):
+        super().__init__(teacher, kd_weight=kd_weight, T=T, att_weight=att_weight, student_layers=layers, teacher_layers=layers)
+    def after_loss(self):
+        if not self.training: return   # validation reports the plain classification loss
+        with torch.no_grad(): t_logits = self.teacher(*self.xb)
+        loss = self.learn.loss_grad + self.kd_weight * ebn_kd_loss(self.pred, t_logits, self.T)          # CE + soft labels
+        if self.att_weight: loss = loss + self.att_weight * ebn_attention_loss(self.s_hooks.stored, self.t_hooks.stored)
+        self.learn.loss_grad = loss; self.learn.loss = loss.detach()
+
+# %% ../../nbs/binary/expert_bnn.ipynb #d398561d
+def ebn_recipe(epochs: int, # epochs of each stage
+               lr: float, # peak one-cycle learning rate of the binary stages (1, 2)
+               *, real_lr: float | None = None, # of the real stage 0 (default: lr)
+               kd_weight: float = 1e3, att_weight: float = 1e3, T: float = 1.0, # EBN (5), the official values
+               layers: tuple = ("blocks.1", "blocks.2", "blocks.3"), # attention transfer: every block but the first
+              ) -> list[dict]:
+    "EBN's stages: (0) real; (1) binary activations, real weights, one expert; (2) binary weights, all experts; (1, 2) distilled."
+    distil = dict(kd_weight=kd_weight, att_weight=att_weight, T=T, att_layers=tuple(layers))
+    return [dict(binary_input=False, binary_weight=False, single_expert=True, epochs=epochs, lr=real_lr or lr, wd=1e-2),
+            dict(binary_input=True, binary_weight=False, single_expert=True, epochs=epochs, lr=lr, wd=1e-2, **distil),
+            dict(binary_input=True, binary_weight=True, single_expert=False, epochs=epochs, lr=lr, wd=0.0, **distil)]
+
+# %% ../../nbs/binary/expert_bnn.ipynb #c946289a
 class ExpertStageCallback(Callback):
     "Before fitting, set the stage of every `EBConv` (idempotent: fastai's `validate` fires `before_fit` again)."
     order = -20
@@ -197,21 +264,34 @@ class ExpertStageCallback(Callback):
         self.kw = dict(binary_input=binary_input, binary_weight=binary_weight, single_expert=single_expert)
     def before_fit(self): set_expert_stage(self.learn.model, **self.kw)
 
+def set_expert_stage(model: nn.Module, binary_input: bool, binary_weight: bool, single_expert: bool) -> nn.Module:
+    "Switch every `EBConv` of `model` to a training stage's setting."
+    convs = [m for m in model.modules() if _is_ebconv(m)]
+    if not convs: raise ValueError("the model has no EBConv to switch")
+    for m in convs: m.binary_input, m.binary_weight, m.single_expert = binary_input, binary_weight, single_expert
+    return model
+
+# %% ../../nbs/binary/expert_bnn.ipynb #87886471
 def train_expert_stages(model: nn.Module, # trained in place
                         data: dict, # arrays `x, y, x_test, y_test`
-                        stages: list[dict], # each: binary_input, binary_weight, single_expert, epochs, lr; optional copy_first_expert, wd
-                        *, bs: int = 128, seed: int = 0) -> list[dict]:
-    "The staged recipe: each stage is a fresh fastai fit; returns each stage's test accuracy."
+                        stages: list[dict], # from `ebn_recipe` (each: binary_input, binary_weight, single_expert, epochs, lr; wd; distillation)
+                        *, teacher: nn.Module | None = None, # frozen teacher of the stages that distil
+                        bs: int = 128, seed: int = 0,
+                        cbs: list | None = None, # extra fastai callbacks for every stage
+                       ) -> list[dict]:
+    "The staged recipe: each stage a fresh fastai fit (distilled from `teacher` where it asks); each stage's test accuracy and loss curve."
     out = []
     for i, st in enumerate(stages):
         missing = {"binary_input", "binary_weight", "single_expert", "epochs", "lr"} - set(st)
         if missing: raise ValueError(f"stage {i} lacks {sorted(missing)}")
-        if st.get("copy_first_expert", False):   # once, before the stage (not in a callback: validate re-fires before_fit)
-            for m in model.modules():
-                if _is_ebconv(m): m.copy_first_expert()
-        cb = ExpertStageCallback(st["binary_input"], st["binary_weight"], st["single_expert"])
-        _, acc = fit_classifier(model, data, st["epochs"], st["lr"], bs=bs, seed=seed, wd=st.get("wd", 0.0), cbs=[cb])
-        out.append({"stage": i, **st, "accuracy": acc})
+        lc = LossCurve()
+        stage_cbs = [ExpertStageCallback(st["binary_input"], st["binary_weight"], st["single_expert"]), lc, *(cbs or [])]
+        if st.get("kd_weight", 0) or st.get("att_weight", 0):
+            if teacher is None: raise ValueError(f"stage {i} distils but no teacher was given")
+            stage_cbs.append(EBNDistillation(teacher, kd_weight=st.get("kd_weight", 0), att_weight=st.get("att_weight", 0),
+                                             T=st.get("T", 1.0), layers=st.get("att_layers", ())))
+        _, acc = fit_classifier(model, data, st["epochs"], st["lr"], bs=bs, seed=seed, wd=st.get("wd", 0.0), cbs=stage_cbs)
+        out.append({"stage": i, **st, "accuracy": acc, "curve": lc.curve()})   # its training losses
     return out
 
 # %% ../../nbs/binary/expert_bnn.ipynb #4bb30419
@@ -228,6 +308,7 @@ def expert_choices(model: nn.Module, x: torch.Tensor, bs: int = 500) -> dict:
     model.train(was_training)
     return {n: torch.cat(v) for n, v in out.items()}
 
+# %% ../../nbs/binary/expert_bnn.ipynb #1440f30c
 def mutual_information(a: torch.Tensor, # integer labels [n]
                        b: torch.Tensor, # integer labels [n]
                       ) -> float:

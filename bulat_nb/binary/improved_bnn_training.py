@@ -9,21 +9,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 from fastai.callback.core import Callback
-from .blocks import BinaryBlock, BinaryResNet1d, sign_ste
-from .xnornet_pp import conv_out_size
+from .blocks import BinaryBlock, BinaryResNet1d, sign_ste, train_stages, DistillationCallback
 from ..models import register_model
 
 # %% auto #0
 __all__ = ['SMOOTH_SIGNS', 'ProgressiveSign', 'ProgressiveSignWeight', 'progressive_signs', 'ProgressiveBinarizationCallback',
-           'ImprovedBNN1d', 'improved_bnn_mnist1d_real', 'improved_bnn_mnist1d_sign', 'improved_bnn_mnist1d_prelu']
+           'ImprovedBNN1d', 'improved_bnn_mnist1d_real', 'improved_bnn_mnist1d_sign', 'improved_bnn_mnist1d_prelu',
+           'train_improved']
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #ce73d6b5
-SMOOTH_SIGNS = {
-    "tanh": lambda x, t: torch.tanh(t * x),                  # tanh(λx), eq. (2)
-    "sigmoid": lambda x, t: 2 * torch.sigmoid(t * x) - 1,    # 2σ(λx) − 1, eq. (2)
-    "softsign": lambda x, t: t * x / (1 + (t * x).abs()),    # λx / (1 + |λx|), eq. (2)
+SMOOTH_SIGNS = {  # f_λ(x) → sign(x) as λ → ∞, eq. (2)
+    "tanh": lambda x, t: torch.tanh(t * x),                  # tanh(λx)
+    "sigmoid": lambda x, t: 2 * torch.sigmoid(t * x) - 1,    # 2σ(λx) − 1
+    "softsign": lambda x, t: t * x / (1 + (t * x).abs()),    # λx / (1 + |λx|)
 }
 
+# %% ../../nbs/binary/improved_bnn_training.ipynb #7a57ef03
 class ProgressiveSign(nn.Module):
     "sign(x) replaced by a smooth f_λ(x) of eq. (2) while training; the exact sign (STE) once `hard` and in evaluation."
     def __init__(self, kind: str = "tanh", # "tanh", "sigmoid" or "softsign"
@@ -35,11 +36,12 @@ class ProgressiveSign(nn.Module):
         self.kind, self.t, self.hard = kind, float(t), hard
     def forward(self, x):
         if self.hard or not self.training: return sign_ste(x)  # sign with STE g·1[|x| ≤ 1]
-        return SMOOTH_SIGNS[self.kind](x, self.t)               # f_λ(x) → sign(x) as λ → ∞
+        return SMOOTH_SIGNS[self.kind](x, self.t)               # f_λ(x), eq. (2)
     def extra_repr(self): return f"kind={self.kind!r}, t={self.t:g}, hard={self.hard}"
 
+# %% ../../nbs/binary/improved_bnn_training.ipynb #18388e88
 class ProgressiveSignWeight(nn.Module):
-    "Weight binariser α·f_λ(W/α) with α = mean|W| per output channel; α·sign(W) (XNOR-Net) once hard."
+    "Weight binariser α·f_λ(W/α) with α = mean|W| per output channel (held constant); α·sign(W) (XNOR-Net) once hard."
     def __init__(self, kind: str = "tanh"): # the smooth sign of eq. (2)
         super().__init__(); self.sign = ProgressiveSign(kind)
     def forward(self, w):  # [C_out, C_in, k]
@@ -47,7 +49,9 @@ class ProgressiveSignWeight(nn.Module):
         return alpha * self.sign(w / alpha)  # λ is relative to the filter's scale
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #958f67ec
-def progressive_signs(model: nn.Module, target: str) -> list:
+def progressive_signs(model: nn.Module, # a network whose binary convolutions use `ProgressiveSign` binarisers
+                      target: str, # "input" (activations) or "weight"
+                     ) -> list:
     "The `ProgressiveSign` modules binarising the activations (`target='input'`) or weights (`'weight'`) of `model`."
     if target not in ("input", "weight"): raise ValueError(f"target must be 'input' or 'weight', got {target!r}")
     out = []
@@ -57,8 +61,9 @@ def progressive_signs(model: nn.Module, target: str) -> list:
         if isinstance(p, ProgressiveSign): out.append(p)
     return out
 
+# %% ../../nbs/binary/improved_bnn_training.ipynb #42f253b0
 class ProgressiveBinarizationCallback(Callback):
-    "Anneal λ of eq. (2) geometrically from `t_start` to `t_end` over the first `frac` of a fit, then use the exact sign."
+    "Anneal λ of eq. (2) geometrically (eq. 4) from `t_start` to `t_end` over the first `frac` of a fit, then use the exact sign."
     order = -10  # after `BinarizationCallback`
     def __init__(self, target: str = "input", # which binarisers this stage introduces: "input" or "weight"
                  t_start: float = 1.0, t_end: float = 30.0, # λ at the start and at the end of the annealing
@@ -75,7 +80,7 @@ class ProgressiveBinarizationCallback(Callback):
         p = self.learn.pct_train / self.frac
         for m in self.mods:
             m.hard = p >= 1
-            m.t = self.t_start * (self.t_end / self.t_start) ** min(p, 1.0)  # geometric λ schedule
+            m.t = self.t_start * (self.t_end / self.t_start) ** min(p, 1.0)  # λ(p), eq. (4)
     def after_fit(self):
         for m in self.mods: m.hard = True
 
@@ -111,3 +116,28 @@ def improved_bnn_mnist1d_prelu(**kwargs) -> ImprovedBNN1d:
     "Binary network with PReLU after every binary convolution."
     model_args = dict(act="prelu")
     return ImprovedBNN1d(**dict(model_args, **kwargs))
+
+# %% ../../nbs/binary/improved_bnn_training.ipynb #fe55b9f0
+def train_improved(net: nn.Module, # an `ImprovedBNN1d` (trained in place)
+                   data: dict, # arrays `x, y, x_test, y_test`
+                   *, epochs: int, # total epochs, split in half between the stages when `two_stage`
+                   lr: float, # peak one-cycle learning rate of every stage
+                   two_stage: bool = True, # (b): binary activations with real weights first, then binary weights
+                   progressive: bool = True, # (c): anneal the binariser each stage introduces (needs `two_stage`)
+                   teacher: nn.Module | None = None, # (d): distil from this real network in every stage (None: no KD)
+                   kd_weight: float = 1.0, T: float = 1.0, # L = L_CE + kd_weight · L_KD at temperature T
+                   t_start: float = 1.0, t_end: float = 30.0, frac: float = 0.8, # λ schedule, eq. (4)
+                   bs: int = 128, seed: int = 0, cbs=None, # batch size, seed, extra callbacks for every stage
+                  ) -> list[dict]:
+    "Improved training's recipe (b)–(d) around the network's φ (a): each stage's settings, test accuracy and loss curve."
+    if progressive and not two_stage: raise ValueError("progressive quantisation anneals activations in stage 1 and weights in stage 2: it needs two_stage")
+    if two_stage and epochs < 2: raise ValueError(f"two stages need at least 2 epochs, got {epochs}")
+    stages = ([dict(binary_input=True, binary_weight=False, epochs=epochs // 2, lr=lr),            # (b) stage 1: real weights
+               dict(binary_input=True, binary_weight=True, epochs=epochs - epochs // 2, lr=lr)]    # stage 2: from stage 1
+              if two_stage else [dict(binary_input=True, binary_weight=True, epochs=epochs, lr=lr)])
+    kd = [DistillationCallback(teacher, kd_weight=kd_weight, T=T)] if teacher is not None else []  # (d) L_CE + w L_KD
+    out = []
+    for i, (st, target) in enumerate(zip(stages, ("input", "weight"))):
+        anneal = [ProgressiveBinarizationCallback(target, t_start, t_end, frac)] if progressive else []  # (c)
+        out += [{**r, "stage": i} for r in train_stages(net, data, [st], bs=bs, seed=seed, cbs=[*kd, *anneal, *(cbs or [])])]
+    return out

@@ -10,17 +10,17 @@ import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .blocks import BinaryBlock, BinaryResNet1d, BinaryConv1d, BinaryConv2d, sign_ste, train_stages, DistillationCallback
+from .blocks import BinaryBlock, BinaryResNet1d, BinaryConv1d, BinaryConv2d, SignInput, train_stages, DistillationCallback
 from .xnornet_pp import LearnedScale, conv_out_size
 from ..models import register_model
 
 # %% auto #0
-__all__ = ['R2B_SCALINGS', 'R2BGate', 'SignInput', 'set_input_binarizer', 'Real2BinNet1d', 'real2binary_mnist1d_real',
+__all__ = ['R2B_SCALINGS', 'R2BGate', 'set_input_binarizer', 'Real2BinNet1d', 'real2binary_mnist1d_real',
            'real2binary_mnist1d_baseline', 'real2binary_mnist1d_gate', 'r2b_chain']
 
 # %% ../../nbs/binary/real2binary.ipynb #61f0087b
 class R2BGate(nn.Module):
-    "Real-to-Binary data-driven scale s = σ(W₂ ReLU(W₁ GAP(x))), eq. (2), applied per sample and output channel."
+    "Real-to-Binary's data-driven scale s = σ(W₂ ReLU(W₁ GAP(x))), eq. (2) (§4.3), applied per sample and output channel."
     def __init__(self, in_channels: int, # C_in of the binary convolution
                  out_channels: int, # C_out
                  r: int = 8, # reduction ratio of W₁ (C_in -> C_in / r)
@@ -38,10 +38,6 @@ class R2BGate(nn.Module):
         return out * s.view(*s.shape, *[1] * (out.dim() - 2))     # (sign x ⊛ sign W) ⊙ s, eq. (2)
 
 # %% ../../nbs/binary/real2binary.ipynb #fe9a434f
-class SignInput(nn.Module):
-    "sign(x) with the straight-through estimator, as a module."
-    def forward(self, x): return sign_ste(x)
-
 def set_input_binarizer(model: nn.Module, # a network with binary convolutions (changed in place)
                         kind: str = "sign", # "sign" (binary activations) or "tanh" (the chain's real network 2)
                        ) -> nn.Module:
@@ -54,8 +50,10 @@ def set_input_binarizer(model: nn.Module, # a network with binary convolutions (
     if n == 0: raise ValueError("the model has no binary convolution")
     return model
 
-R2B_SCALINGS = ("real", "none", "abg", "gate")
+# %% ../../nbs/binary/real2binary.ipynb #77e98507
+R2B_SCALINGS = ("real", "none", "abg", "gate")  # Γ of the binary half-blocks ("real": real convolutions)
 
+# %% ../../nbs/binary/real2binary.ipynb #edef1f30
 class Real2BinNet1d(BinaryResNet1d):
     "Binary 1-D ResNet for mnist1d: real stem, PReLU binary half-blocks with Γ = α⊗β, R2B gate or none, real classifier."
     def __init__(self, scaling: str = "gate", *, width: int = 32, length: int = 40, n_classes: int = 10,
@@ -65,10 +63,10 @@ class Real2BinNet1d(BinaryResNet1d):
         if scaling not in R2B_SCALINGS: raise ValueError(f"scaling must be one of {R2B_SCALINGS}, got {scaling!r}")
         if len(strides) % 2: raise ValueError(f"need an even number of half-blocks, got {len(strides)}")
         real = scaling == "real"
-        def make_block(s, l):
+        def make_block(s, l):  # one half-block, eq. (1)
             l_out = conv_out_size((l,), 3, s, 1)
-            scale = {"abg": lambda conv, o=l_out: LearnedScale(conv.out_channels, 3, o),
-                     "gate": lambda conv: R2BGate(conv.in_channels, conv.out_channels, r)}.get(scaling)
+            scale = {"abg": lambda conv, o=l_out: LearnedScale(conv.out_channels, 3, o),           # Γ = α⊗β (XNOR-Net++ case 3)
+                     "gate": lambda conv: R2BGate(conv.in_channels, conv.out_channels, r)}.get(scaling)  # Γ = s, eq. (2)
             return BinaryBlock(width, width, stride=s, dims=1, act="identity" if real else "prelu",
                                binary_input=not real, binary_weight=not real, scale=scale)
         super().__init__(make_block, width=width, length=length, n_classes=n_classes, strides=strides)
@@ -97,23 +95,27 @@ def real2binary_mnist1d_gate(**kwargs) -> Real2BinNet1d:
 # %% ../../nbs/binary/real2binary.ipynb #72014fdc
 def r2b_chain(teacher: nn.Module, # network 1: the trained real network (not modified)
               data: dict, # arrays `x, y, x_test, y_test`
-              *, epochs: int, # epochs of each of stages 2, 3 and 4
+              *, epochs, # epochs of stages 2, 3 and 4: one int for each, or a tuple of three
               lr: float, # peak learning rate of stages 2 and 3 (stage 4: lr / 5, as in the two-stage recipe)
               beta: float = 10.0, # β of eq. (3)
               kd_weight: float = 0.8, T: float = 1.0, # output distillation in stage 4
               wd: float = 1e-5, bs: int = 128, seed: int = 0,
               student: nn.Module | None = None, # network to train (default: a fresh gated `Real2BinNet1d`)
+              cbs=None, # extra fastai callbacks for every stage
              ) -> tuple[nn.Module, list[dict], list[nn.Module]]:
     "Real-to-Binary's chain: real -> tanh-input real -> binary activations -> fully binary, each the teacher of the next."
     net = student if student is not None else Real2BinNet1d("gate")
-    layers = dict(student_layers=net.match_layers, teacher_layers=teacher.match_layers)
-    att = dict(att_weight=beta / 2, **layers)  # β/2 Σ_j ‖·‖, eq. (3)
+    epochs = (epochs,) * 3 if isinstance(epochs, int) else tuple(epochs)
+    if len(epochs) != 3 or min(epochs) < 1: raise ValueError(f"need three positive stage lengths, got {epochs}")
+    att = dict(att_weight=beta / 2, student_layers=net.match_layers, teacher_layers=teacher.match_layers)  # β/2 Σ_j ‖·‖, eq. (3)
+    plan = [("tanh", False, lr, wd, {}),       # network 2: tanh inputs, real weights; AT from network 1
+            ("sign", False, lr, wd, {}),       # network 3: binary activations, real weights; AT from network 2
+            ("sign", True, lr / 5, 0.0, dict(kd_weight=kd_weight, T=T, ce_weight=1 - kd_weight))]  # network 4: binary; AT + KD from 3
     teachers, results = [teacher], []
-    plan = [("tanh", False, lr, wd, {}), ("sign", False, lr, wd, {}), ("sign", True, lr / 5, 0.0, dict(kd_weight=kd_weight, T=T, ce_weight=1 - kd_weight))]
-    for k, (inp, bw, lr_k, wd_k, kd) in enumerate(plan):
+    for k, ((inp, bw, lr_k, wd_k, kd), ep) in enumerate(zip(plan, epochs)):
         set_input_binarizer(net, inp)
-        cb = DistillationCallback(teachers[-1], **att, **kd)
-        res = train_stages(net, data, [dict(binary_input=True, binary_weight=bw, epochs=epochs, lr=lr_k, wd=wd_k)], bs=bs, seed=seed, cbs=[cb])
+        stage = dict(binary_input=True, binary_weight=bw, epochs=ep, lr=lr_k, wd=wd_k)
+        res = train_stages(net, data, [stage], bs=bs, seed=seed, cbs=[DistillationCallback(teachers[-1], **att, **kd), *(cbs or [])])
         results.append({"network": k + 2, "input": inp, **res[0]})
         if k < 2: teachers.append(copy.deepcopy(net))  # the frozen teacher of the next stage
     return net, results, teachers

@@ -14,32 +14,34 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['IBUG68_FLIP', 'MPII16_FLIP', 'to_heatmap_coords', 'to_image_coords', 'encode_heatmaps', 'decode_argmax',
            'decode_quarter', 'decode_local_softargmax', 'decode_global_softargmax', 'decode_heatmaps', 'flip_points',
-           'flip_heatmaps', 'nme', 'auc_ced', 'pckh', 'conv3x3', 'ConvBlock', 'Bottleneck', 'HourGlass', 'FAN',
-           'heatmap_loss']
+           'flip_heatmaps', 'nme', 'auc_ced', 'pckh', 'conv3x3', 'conv2d', 'projection', 'ConvBlock', 'Bottleneck',
+           'HourGlass', 'FAN', 'heatmap_loss']
 
-# %% ../../nbs/face/00_face_blocks.ipynb #fd347fa8
+# %% ../../nbs/face/00_face_blocks.ipynb #c3486eb1
 def to_heatmap_coords(pts: torch.Tensor, # [..., 2] points in image pixels (centres at integers)
                       stride: float, # image pixels per heatmap pixel
                      ) -> torch.Tensor:
-    "Image coordinates -> heatmap coordinates, eq. (2)."
+    "Image coordinates -> heatmap coordinates, eq. (S) left."
     return (pts + 0.5) / stride - 0.5
 
+# %% ../../nbs/face/00_face_blocks.ipynb #4cfa3a93
 def to_image_coords(pts: torch.Tensor, # [..., 2] points in heatmap pixels
                     stride: float, # image pixels per heatmap pixel
                    ) -> torch.Tensor:
-    "Heatmap coordinates -> image coordinates, eq. (2)."
+    "Heatmap coordinates -> image coordinates, eq. (S) right."
     return (pts + 0.5) * stride - 0.5
 
-# %% ../../nbs/face/00_face_blocks.ipynb #6f030e30
-_MODES = ("round", "continuous", "bilinear", "official")
-
+# %% ../../nbs/face/00_face_blocks.ipynb #45c348a8
 def _gauss(c: torch.Tensor, H: int, W: int, s: float) -> torch.Tensor:
-    "Separable Gaussians exp(-‖q − c‖²/2s²) on the pixel grid: c [M, 2] -> [M, H, W]."
+    "Separable Gaussians exp(-‖q − c‖²/2s²), eq. (G), on an H×W pixel grid: c [M, 2] (x, y) -> [M, H, W]."
     xs = torch.arange(W, dtype=c.dtype, device=c.device)
     ys = torch.arange(H, dtype=c.dtype, device=c.device)
     gx = torch.exp(-(xs - c[:, :1]) ** 2 / (2 * s * s))   # [M, W]
     gy = torch.exp(-(ys - c[:, 1:]) ** 2 / (2 * s * s))   # [M, H]
     return gy[:, :, None] * gx[:, None, :]
+
+# %% ../../nbs/face/00_face_blocks.ipynb #cf836051
+_MODES = ("round", "continuous", "bilinear", "official")
 
 def encode_heatmaps(pts: torch.Tensor, # [..., N, 2] landmark (x, y) in heatmap pixels
                     size, # heatmap size: int (square) or (H, W)
@@ -47,14 +49,14 @@ def encode_heatmaps(pts: torch.Tensor, # [..., N, 2] landmark (x, y) in heatmap 
                     mode: str = "continuous", # 'round' | 'continuous' | 'bilinear' | 'official'
                     visible: torch.Tensor | None = None, # [..., N] bool/0-1: invisible points get an all-zero map
                    ) -> torch.Tensor:
-    "Gaussian target heatmaps [..., N, H, W] for landmarks `pts`, eq. (1), with the chosen sub-pixel encoding."
+    "Gaussian target heatmaps [..., N, H, W] for landmarks `pts`, eq. (G), with the chosen sub-pixel encoding."
     pts = torch.as_tensor(pts, dtype=torch.float32)
     if pts.dim() < 2 or pts.shape[-1] != 2: raise ValueError(f"pts must be [..., N, 2], got {tuple(pts.shape)}")
     if mode not in _MODES: raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     if sigma <= 0: raise ValueError(f"sigma must be positive, got {sigma}")
     H, W = (size, size) if isinstance(size, int) else tuple(size)
     p = pts.reshape(-1, 2)                                             # [M, 2]
-    if mode == "continuous": hm = _gauss(p, H, W, sigma)               # centre at p, eq. (1)
+    if mode == "continuous": hm = _gauss(p, H, W, sigma)               # centre at p: Subpixel heatmaps (1)
     elif mode == "round": hm = _gauss(torch.floor(p + 0.5), H, W, sigma)  # nearest pixel centre
     elif mode == "bilinear":
         f = torch.floor(p); t = p - f                                  # integer corner, fractional part
@@ -73,7 +75,7 @@ def encode_heatmaps(pts: torch.Tensor, # [..., N, 2] landmark (x, y) in heatmap 
     if visible is not None: hm = hm * torch.as_tensor(visible, dtype=hm.dtype)[..., None, None]
     return hm
 
-# %% ../../nbs/face/00_face_blocks.ipynb #edfc8578
+# %% ../../nbs/face/00_face_blocks.ipynb #fc0f076a
 def _argmax_xy(hm):
     "Integer (x, y) of the maximum of each map: [M, H, W] -> ([M], [M])."
     idx = hm.flatten(1).argmax(1)
@@ -82,6 +84,7 @@ def _argmax_xy(hm):
 def _check_hm(hm):
     if hm.dim() < 3: raise ValueError(f"heatmaps must be [..., N, H, W] or [N, H, W], got {tuple(hm.shape)}")
 
+# %% ../../nbs/face/00_face_blocks.ipynb #4cc4f14f
 def decode_argmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
                  ) -> torch.Tensor:
     "Location of each heatmap's maximum: [..., N, 2] (x, y) in heatmap pixels."
@@ -89,22 +92,25 @@ def decode_argmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
     x, y = _argmax_xy(m)
     return torch.stack([x, y], -1).to(hm.dtype).reshape(*hm.shape[:-2], 2)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #f9f3e882
 def decode_quarter(hm: torch.Tensor, # [..., N, H, W] heatmaps
                    offset: float = 0.0, # added to both coordinates; 0.5 reproduces face_alignment (pairs with `official` targets)
                   ) -> torch.Tensor:
-    "face_alignment's quarter-pixel heuristic: argmax + 0.25·sign(neighbour difference) + offset."
+    "face_alignment's quarter-pixel heuristic, Subpixel heatmaps (2): argmax + 0.25·sign(neighbour difference) + offset."
     _check_hm(hm); m = hm.reshape(-1, *hm.shape[-2:]); H, W = m.shape[-2:]
     x, y = _argmax_xy(m); r = torch.arange(m.shape[0])
     inner = (x > 0) & (x < W - 1) & (y > 0) & (y < H - 1)          # the package: 0 < pX < 63 and 0 < pY < 63
     xm, xp, ym, yp = (x - 1).clamp(min=0), (x + 1).clamp(max=W - 1), (y - 1).clamp(min=0), (y + 1).clamp(max=H - 1)
-    d = torch.stack([torch.sign(m[r, y, xp] - m[r, y, xm]), torch.sign(m[r, yp, x] - m[r, ym, x])], -1)  # sign(Δ)
+    # sign(Δ) per axis: Subpixel heatmaps (2)
+    d = torch.stack([torch.sign(m[r, y, xp] - m[r, y, xm]), torch.sign(m[r, yp, x] - m[r, ym, x])], -1)
     p = torch.stack([x, y], -1).to(hm.dtype) + 0.25 * d * inner[:, None] + offset
     return p.reshape(*hm.shape[:-2], 2)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #ef1e9659
 def decode_local_softargmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
                             window: int = 7, # odd side w of the window around the argmax
                            ) -> torch.Tensor:
-    "Local soft-argmax: heatmap-weighted mean position in a w×w window around the argmax (P25)."
+    "Local soft-argmax, Subpixel heatmaps (3): Ĥ⁺-weighted mean position in a w×w window around the argmax."
     _check_hm(hm)
     if window < 1 or window % 2 == 0: raise ValueError(f"window must be a positive odd integer, got {window}")
     m = hm.reshape(-1, *hm.shape[-2:]); H, W = m.shape[-2:]; r = window // 2
@@ -114,11 +120,13 @@ def decode_local_softargmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
     qy = (y[:, None, None] + off[None, :, None]).expand(-1, window, window)
     valid = (qx >= 0) & (qx < W) & (qy >= 0) & (qy < H)                    # the window is cut at the border
     flat = (qy.clamp(0, H - 1) * W + qx.clamp(0, W - 1)).flatten(1)
-    w = m.flatten(1).gather(1, flat).clamp(min=0) * valid.flatten(1)       # Ĥ(q) ≥ 0 on the window
+    w = m.flatten(1).gather(1, flat).clamp(min=0) * valid.flatten(1)       # Ĥ(q)⁺ on the window
     q = torch.stack([qx.flatten(1), qy.flatten(1)], -1).to(hm.dtype)        # [M, w², 2]
-    p = (w[..., None] * q).sum(1) / w.sum(1, keepdim=True).clamp(min=1e-12)   # Σ Ĥ(q) q / Σ Ĥ(q)
+    # Σ Ĥ(q)⁺ q / Σ Ĥ(q)⁺: Subpixel heatmaps (3)
+    p = (w[..., None] * q).sum(1) / w.sum(1, keepdim=True).clamp(min=1e-12)
     return p.reshape(*hm.shape[:-2], 2)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #5295ebf3
 def decode_global_softargmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
                              beta: float = 1.0, # inverse temperature of the softmax
                             ) -> torch.Tensor:
@@ -128,6 +136,7 @@ def decode_global_softargmax(hm: torch.Tensor, # [..., N, H, W] heatmaps
     ys, xs = torch.meshgrid(torch.arange(H, dtype=hm.dtype), torch.arange(W, dtype=hm.dtype), indexing="ij")
     return torch.stack([(prob * xs.flatten()).sum(-1), (prob * ys.flatten()).sum(-1)], -1)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #efee1b9a
 _DECODERS = {"argmax": decode_argmax, "quarter": decode_quarter, "local": decode_local_softargmax,
              "global": decode_global_softargmax}
 
@@ -136,11 +145,11 @@ def decode_heatmaps(hm: torch.Tensor, # [..., N, H, W] heatmaps
                     stride: float = 1.0, # image pixels per heatmap pixel (1: stay in heatmap pixels)
                     **kwargs, # passed to the decoder (window, beta)
                    ) -> torch.Tensor:
-    "Decode heatmaps with the named decoder and map the points to image coordinates with eq. (2)."
+    "Decode heatmaps with the named decoder and map the points to image coordinates with eq. (S)."
     if method not in _DECODERS: raise ValueError(f"method must be one of {tuple(_DECODERS)}, got {method!r}")
     return to_image_coords(_DECODERS[method](hm, **kwargs), stride)
 
-# %% ../../nbs/face/00_face_blocks.ipynb #e83070e1
+# %% ../../nbs/face/00_face_blocks.ipynb #d83fa889
 def _reflect(contour: list, axis: int) -> dict:
     "Mirror of a closed contour about the axis through its element `axis`: c[axis + k] <-> c[axis - k]."
     n = len(contour)
@@ -161,6 +170,7 @@ def _ibug68_flip() -> list:
 IBUG68_FLIP = _ibug68_flip()
 MPII16_FLIP = [5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10]
 
+# %% ../../nbs/face/00_face_blocks.ipynb #d4396c88
 def flip_points(pts: torch.Tensor, # [..., N, 2] points (x, y) in pixels
                 width: int, # width of the image (or heatmap) the points live in
                 perm: list | None = None, # left-right re-indexing (IBUG68_FLIP, MPII16_FLIP); None: keep the order
@@ -169,6 +179,7 @@ def flip_points(pts: torch.Tensor, # [..., N, 2] points (x, y) in pixels
     out = torch.cat([width - 1 - pts[..., :1], pts[..., 1:]], -1)
     return out if perm is None else out[..., perm, :]
 
+# %% ../../nbs/face/00_face_blocks.ipynb #61b42d50
 def flip_heatmaps(hm: torch.Tensor, # [..., N, H, W] heatmaps (or [..., C, H, W] images with perm None)
                   perm: list | None = None, # left-right re-indexing of the N maps
                  ) -> torch.Tensor:
@@ -176,7 +187,7 @@ def flip_heatmaps(hm: torch.Tensor, # [..., N, H, W] heatmaps (or [..., C, H, W]
     out = hm.flip(-1)
     return out if perm is None else out[..., perm, :, :]
 
-# %% ../../nbs/face/00_face_blocks.ipynb #b5d36353
+# %% ../../nbs/face/00_face_blocks.ipynb #192ecf65
 _NORMS = ("inter_ocular", "inter_pupil", "box", "diag")
 
 def _bbox_wh(gt):
@@ -187,7 +198,7 @@ def nme(pred: torch.Tensor, # [B, N, 2] predicted points
         gt: torch.Tensor, # [B, N, 2] ground-truth points
         norm="inter_ocular", # 'inter_ocular' | 'inter_pupil' (68 points) | 'box' | 'diag', or a [B] tensor of distances
        ) -> torch.Tensor:
-    "Normalised mean error per image: mean_k ‖pred_k − gt_k‖ / d, d by `norm` (a fraction, [B])."
+    "Normalised mean error per image, FAN (3): mean_k ‖pred_k − gt_k‖ / d, d by `norm` (a fraction, [B])."
     pred, gt = torch.as_tensor(pred, dtype=torch.float32), torch.as_tensor(gt, dtype=torch.float32)
     if pred.shape != gt.shape or pred.dim() != 3 or pred.shape[-1] != 2:
         raise ValueError(f"pred and gt must both be [B, N, 2], got {tuple(pred.shape)} and {tuple(gt.shape)}")
@@ -203,6 +214,7 @@ def nme(pred: torch.Tensor, # [B, N, 2] predicted points
     else: d = torch.as_tensor(norm, dtype=torch.float32)
     return (pred - gt).norm(dim=-1).mean(-1) / d
 
+# %% ../../nbs/face/00_face_blocks.ipynb #320b41d1
 def auc_ced(errors: torch.Tensor, # [B] per-image NME (fractions)
             threshold: float = 0.07, # α: the CED is cut there (AUC@7 -> 0.07)
             n_steps: int = 1000, # CED sampled at n_steps + 1 thresholds
@@ -215,6 +227,7 @@ def auc_ced(errors: torch.Tensor, # [B] per-image NME (fractions)
     auc = torch.trapezoid(ced, t) / threshold                                   # (1/α) ∫₀^α CED
     return auc.item(), t.float(), ced.float()
 
+# %% ../../nbs/face/00_face_blocks.ipynb #997f5d60
 def pckh(pred: torch.Tensor, # [B, J, 2] predicted joints
          gt: torch.Tensor, # [B, J, 2] ground-truth joints
          head_size: torch.Tensor, # [B] head-segment length per person
@@ -229,51 +242,69 @@ def pckh(pred: torch.Tensor, # [B, J, 2] predicted joints
     per_joint = hit.sum(0).float() / vis.sum(0).clamp(min=1).float()
     return (hit.sum().float() / vis.sum().clamp(min=1).float()).item(), per_joint
 
-# %% ../../nbs/face/00_face_blocks.ipynb #d8c28e82
+# %% ../../nbs/face/00_face_blocks.ipynb #d8b1de63
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    "3×3 convolution with padding 1."
+    "3×3 convolution with padding 1 (face_alignment's `conv3x3`)."
     return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=bias)
 
-def _projection(in_planes, out_planes):
-    "BN-ReLU-conv1×1 shortcut used when the channel count changes (face_alignment's `downsample`)."
-    if in_planes == out_planes: return None
-    return nn.Sequential(nn.BatchNorm2d(in_planes), nn.ReLU(True), nn.Conv2d(in_planes, out_planes, 1, bias=False))
+# %% ../../nbs/face/00_face_blocks.ipynb #ebfd25b7
+def conv2d(in_planes: int, out_planes: int, kernel_size: int = 3) -> nn.Conv2d:
+    "Bias-free 'same' convolution (padding k // 2): the default `conv` factory of the blocks."
+    return nn.Conv2d(in_planes, out_planes, kernel_size, padding=kernel_size // 2, bias=False)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #b81b7da0
+def projection(in_planes: int, out_planes: int, *,
+               conv=conv2d, # factory (in, out, kernel_size) -> module for the 1×1 convolution
+               act=nn.ReLU, # activation factory
+              ) -> nn.Sequential | None:
+    "The BN → φ → conv 1×1 shortcut used when the channel count changes (face_alignment's `downsample`); None otherwise."
+    if in_planes == out_planes: return None
+    return nn.Sequential(nn.BatchNorm2d(in_planes), act(), conv(in_planes, out_planes, 1))
+
+# %% ../../nbs/face/00_face_blocks.ipynb #9612e8dd
 class ConvBlock(nn.Module):
-    "FAN's hierarchical, parallel, multi-scale residual block, eq. (3) (face_alignment's `ConvBlock`)."
+    "FAN's hierarchical, parallel, multi-scale residual block, FAN (1) (face_alignment's `ConvBlock`, `bnn`'s `HBlock`)."
     def __init__(self, in_planes: int, out_planes: int, # output channels, divisible by 4
+                 *, conv=conv2d, # factory (in, out, kernel_size) -> module of the three 3×3 layers
+                 act=nn.ReLU, # factory of φ, applied after each BN (nn.Identity when `conv` signs its input)
+                 shortcut_conv=conv2d, # factory of the 1×1 projection when the channel count changes
+                 shortcut_act=nn.ReLU, # φ of that projection
                 ):
         super().__init__()
         if out_planes % 4: raise ValueError(f"out_planes must be divisible by 4, got {out_planes}")
-        self.bn1, self.conv1 = nn.BatchNorm2d(in_planes), conv3x3(in_planes, out_planes // 2)
-        self.bn2, self.conv2 = nn.BatchNorm2d(out_planes // 2), conv3x3(out_planes // 2, out_planes // 4)
-        self.bn3, self.conv3 = nn.BatchNorm2d(out_planes // 4), conv3x3(out_planes // 4, out_planes // 4)
-        self.downsample = _projection(in_planes, out_planes)
+        h, q = out_planes // 2, out_planes // 4
+        self.bn1, self.act1, self.conv1 = nn.BatchNorm2d(in_planes), act(), conv(in_planes, h, 3)
+        self.bn2, self.act2, self.conv2 = nn.BatchNorm2d(h), act(), conv(h, q, 3)
+        self.bn3, self.act3, self.conv3 = nn.BatchNorm2d(q), act(), conv(q, q, 3)
+        self.downsample = projection(in_planes, out_planes, conv=shortcut_conv, act=shortcut_act)
     def forward(self, x):                                       # [B, C_in, H, W]
-        y1 = self.conv1(F.relu(self.bn1(x)))                    # [B, C/2, H, W], receptive field 3
-        y2 = self.conv2(F.relu(self.bn2(y1)))                   # [B, C/4, H, W], receptive field 5
-        y3 = self.conv3(F.relu(self.bn3(y2)))                   # [B, C/4, H, W], receptive field 7
+        y1 = self.conv1(self.act1(self.bn1(x)))                 # [B, C/2, H, W], receptive field 3
+        y2 = self.conv2(self.act2(self.bn2(y1)))                # [B, C/4, H, W], receptive field 5
+        y3 = self.conv3(self.act3(self.bn3(y2)))                # [B, C/4, H, W], receptive field 7
         res = x if self.downsample is None else self.downsample(x)
-        return torch.cat([y1, y2, y3], 1) + res                 # eq. (3): [B, C_out, H, W]
+        return torch.cat([y1, y2, y3], 1) + res                 # FAN (1): [B, C_out, H, W]
 
+# %% ../../nbs/face/00_face_blocks.ipynb #979e96e7
 class Bottleneck(nn.Module):
-    "Newell's pre-activation bottleneck 1×1 → 3×3 → 1×1 (widths C/2, C/2, C) with the same shortcut as `ConvBlock`."
-    def __init__(self, in_planes: int, out_planes: int, # output channels, even
+    "Newell's pre-activation bottleneck 1×1 → 3×3 → 1×1 (widths m, m, C; m = C/2) with `ConvBlock`'s shortcut."
+    def __init__(self, in_planes: int, out_planes: int, # output channels (even when `mid` is not given)
+                 *, mid: int | None = None, # inner width m (default out_planes // 2, Newell's)
+                 conv=conv2d, act=nn.ReLU, shortcut_conv=conv2d, shortcut_act=nn.ReLU, # factories, as in `ConvBlock`
                 ):
         super().__init__()
-        if out_planes % 2: raise ValueError(f"out_planes must be even, got {out_planes}")
-        mid = out_planes // 2
-        self.bn1, self.conv1 = nn.BatchNorm2d(in_planes), nn.Conv2d(in_planes, mid, 1, bias=False)
-        self.bn2, self.conv2 = nn.BatchNorm2d(mid), conv3x3(mid, mid)
-        self.bn3, self.conv3 = nn.BatchNorm2d(mid), nn.Conv2d(mid, out_planes, 1, bias=False)
-        self.downsample = _projection(in_planes, out_planes)
+        if mid is None and out_planes % 2: raise ValueError(f"out_planes must be even, got {out_planes}")
+        mid = mid or out_planes // 2
+        self.bn1, self.act1, self.conv1 = nn.BatchNorm2d(in_planes), act(), conv(in_planes, mid, 1)
+        self.bn2, self.act2, self.conv2 = nn.BatchNorm2d(mid), act(), conv(mid, mid, 3)
+        self.bn3, self.act3, self.conv3 = nn.BatchNorm2d(mid), act(), conv(mid, out_planes, 1)
+        self.downsample = projection(in_planes, out_planes, conv=shortcut_conv, act=shortcut_act)
     def forward(self, x):                                       # [B, C_in, H, W]
-        y = self.conv1(F.relu(self.bn1(x)))                     # [B, C/2, H, W] squeeze
-        y = self.conv2(F.relu(self.bn2(y)))                     # [B, C/2, H, W] 3×3
-        y = self.conv3(F.relu(self.bn3(y)))                     # [B, C, H, W] expand
+        y = self.conv1(self.act1(self.bn1(x)))                  # [B, m, H, W] squeeze
+        y = self.conv2(self.act2(self.bn2(y)))                  # [B, m, H, W] 3×3
+        y = self.conv3(self.act3(self.bn3(y)))                  # [B, C, H, W] expand
         return y + (x if self.downsample is None else self.downsample(x))
 
-# %% ../../nbs/face/00_face_blocks.ipynb #f5a5be4f
+# %% ../../nbs/face/00_face_blocks.ipynb #3af723ed
 def _pool(kind):
     if kind not in ("avg", "max"): raise ValueError(f"pool must be 'avg' or 'max', got {kind!r}")
     return F.avg_pool2d if kind == "avg" else F.max_pool2d
@@ -304,6 +335,8 @@ class HourGlass(nn.Module):
         return up1 + F.interpolate(low, scale_factor=2, mode="nearest")         # [B, C, H, W]
     def forward(self, x): return self._forward(self.depth, x)
 
+# %% ../../nbs/face/00_face_blocks.ipynb #3e1feaf4
+# one class over 40 lines: the stem, the stacks and their feedback keep face_alignment's module names, so its state dict loads
 class FAN(nn.Module):
     "Stacked-hourglass Face Alignment Network with intermediate supervision (face_alignment's `FAN`, configurable)."
     def __init__(self, num_modules: int = 1, # number of stacked hourglasses
@@ -347,9 +380,10 @@ class FAN(nn.Module):
                 prev = prev + self._modules[f"bl{i}"](ll) + self._modules[f"al{i}"](hm)
         return outputs
 
+# %% ../../nbs/face/00_face_blocks.ipynb #c851604a
 def heatmap_loss(outputs, # list of [B, N, h, w] (one per stack) or a single tensor
                  target: torch.Tensor, # [B, N, h, w] target heatmaps
                 ) -> torch.Tensor:
-    "Intermediate supervision: the MSE to the target summed over the stacks."
+    "Intermediate supervision, FAN (2): the MSE to the target summed over the stacks."
     outs = [outputs] if torch.is_tensor(outputs) else list(outputs)
     return sum(F.mse_loss(o, target) for o in outs)

@@ -34,6 +34,7 @@ class SoftGatedBlock(ConvBlock):
         skip = x if self.downsample is None else self.downsample(x)   # x_l, or its 1×1 projection
         return self.alpha * skip + torch.cat([y1, y2, y3], 1)   # eq. (2): α ⊙ x_l + F(x_l)
 
+# %% ../../nbs/face/soft_gated_pose.ipynb #35fdf7da
 def soft_gated_block(alpha_init: float = 0.0, # initial gate value
                     ):
     "Block factory `(in, out) -> SoftGatedBlock` for the toolkit's `HourGlass` / `FAN`."

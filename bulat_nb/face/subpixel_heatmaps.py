@@ -6,7 +6,6 @@ Docs: https://bulat-nb.github.io/bulat_nb/face/subpixel_heatmaps.html.md"""
 
 # %% ../../nbs/face/subpixel_heatmaps.ipynb #f18c382d
 from __future__ import annotations
-import math
 import numpy as np
 import torch
 from torch import nn
@@ -16,14 +15,13 @@ from fastai.learner import Learner
 from fastai.optimizer import Adam
 import fastai.callback.schedule
 from ..data import array_dls
+from ..experiment import learner_curve
 from ..models import register_model
-from .blocks import (encode_heatmaps, decode_argmax, decode_quarter, decode_local_softargmax,
-                                  decode_global_softargmax, flip_heatmaps, IBUG68_FLIP, FAN)
+from .blocks import encode_heatmaps, decode_heatmaps, to_heatmap_coords, IBUG68_FLIP, FAN
 
 # %% auto #0
-__all__ = ['CODECS', 'decode', 'codec_roundtrip', 'codec_errors', 'random_transforms', 'warp', 'warp_points', 'siamese_loss',
-           'HeatmapLoss', 'AugmentCallback', 'SiameseCallback', 'shr_fan_w32_d2', 'shr_fan_w64_d3', 'fit_landmarks',
-           'predict_heatmaps']
+__all__ = ['CODECS', 'codec_roundtrip', 'codec_errors', 'random_transforms', 'warp', 'warp_points', 'siamese_loss', 'HeatmapLoss',
+           'AugmentCallback', 'SiameseCallback', 'shr_fan_w32_d2', 'shr_fan_w64_d3', 'fit_landmarks', 'subpixel_recipe']
 
 # %% ../../nbs/face/subpixel_heatmaps.ipynb #20370c1b
 CODECS = {  # name -> (encoding mode of `encode_heatmaps`, decoder, decoder kwargs)
@@ -37,15 +35,8 @@ CODECS = {  # name -> (encoding mode of `encode_heatmaps`, decoder, decoder kwar
     "bilinear+local7": ("bilinear", "local", {"window": 7}),
     "continuous+global": ("continuous", "global", {"beta": 1.0}),
 }
-_DECODE = {"argmax": decode_argmax, "quarter": decode_quarter, "local": decode_local_softargmax, "global": decode_global_softargmax}
 
-def decode(hm: torch.Tensor, # [..., N, H, W] heatmaps
-           decoder: str = "local", # 'argmax' | 'quarter' | 'local' | 'global'
-           **kw) -> torch.Tensor:
-    "Decode heatmaps to [..., N, 2] heatmap-pixel (x, y) with one of the blocks' decoders."
-    if decoder not in _DECODE: raise ValueError(f"decoder must be one of {list(_DECODE)}, got {decoder!r}")
-    return _DECODE[decoder](hm, **kw)
-
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #d3f3bbc6
 def codec_roundtrip(pts: torch.Tensor, # [..., N, 2] points in heatmap pixels
                     codec: str, # a key of CODECS
                     size: int = 16, # heatmap side
@@ -54,8 +45,9 @@ def codec_roundtrip(pts: torch.Tensor, # [..., N, 2] points in heatmap pixels
     "Encode `pts` with a codec's encoding and decode them back with its decoder: [..., N, 2]."
     if codec not in CODECS: raise ValueError(f"unknown codec {codec!r}; known: {list(CODECS)}")
     mode, dec, kw = CODECS[codec]
-    return decode(encode_heatmaps(pts, size, sigma, mode=mode), dec, **kw)
+    return decode_heatmaps(encode_heatmaps(pts, size, sigma, mode=mode), dec, **kw)   # stride 1: heatmap pixels
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #2bfc2521
 def codec_errors(x: float, y: float, # one landmark position in heatmap pixels
                  size: int = 16, sigma: float = 1.0, codecs=None) -> dict:
     "For one landmark, each codec's decoded position and its L2 error (heatmap px): {codec: (x̂, ŷ, error)}."
@@ -85,11 +77,13 @@ def random_transforms(n: int, # batch size
     A = A * torch.stack([fx, torch.ones(n)], -1)[:, None, :]           # A · diag(fx, 1): flip first, then rotate and scale
     return torch.cat([A, t[..., None]], -1), flip
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #980495d6
 def _inverse(M):
     "Inverse of affine maps M [n, 2, 3]."
     Ai = torch.linalg.inv(M[:, :, :2])
     return torch.cat([Ai, -(Ai @ M[:, :, 2:])], -1)
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #0c7a251d
 def warp(x: torch.Tensor, # [B, C, H, W] images or heatmaps
          M: torch.Tensor, # [B, 2, 3] input -> output map in normalised coordinates (align_corners=False)
          flip: torch.Tensor | None = None, # [B] bool: re-index channels with `perm` where set (heatmaps)
@@ -102,6 +96,7 @@ def warp(x: torch.Tensor, # [B, C, H, W] images or heatmaps
         out = torch.where(flip[:, None, None, None], out[:, perm], out)
     return out
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #3b1f3364
 def warp_points(pts: torch.Tensor, # [B, N, 2] (x, y) pixels, centres at integers
                 M: torch.Tensor, # [B, 2, 3] as in `warp`
                 size: int, # image (or heatmap) side the pixels refer to
@@ -136,6 +131,7 @@ class HeatmapLoss:
         outs = [pred] if torch.is_tensor(pred) else list(pred)
         return sum(F.mse_loss(o, target) for o in outs)
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #1dfe4e65
 class AugmentCallback(Callback):
     "Random flip/rotation/scale/shift of each training batch: images warped, target points moved likewise."
     order = 10
@@ -148,6 +144,7 @@ class AugmentCallback(Callback):
         self.learn.xb = (warp(x, M),)
         self.learn.yb = (warp_points(p, M, x.shape[-1] // self.stride, flip, self.perm),)
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #f9b6965d
 class SiameseCallback(Callback):
     "Train on I and T(I) in one batch (T random): heatmap loss on both plus λ·‖T(H(I)) − H(T(I))‖², eq. (5)."
     order = 20
@@ -180,26 +177,31 @@ def shr_fan_w64_d3(**kwargs) -> FAN:
     model_args = dict(num_modules=1, width=64, depth=3)
     return FAN(**dict(model_args, **kwargs))
 
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #3a715db9
 def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
-                  data: dict, # x [N, C, S, S], y [N, K, 2] heatmap-pixel points; x_test, y_test likewise
-                  epochs: int, lr: float, bs: int = 32, seed: int = 0,
-                  mode: str = "continuous", # target encoding
-                  sigma: float = 1.0, siamese: float = 0.0, # weight λ of the Siamese consistency (0: off)
+                  x, # [N, C, S, S] training images
+                  pts, # [N, K, 2] their landmarks in image pixels
+                  epochs: int, lr: float, # training epochs and the one-cycle peak learning rate
+                  *, bs: int = 32, seed: int = 0, stride: int = 4,
+                  mode: str = "continuous", # target encoding of `encode_heatmaps`
+                  sigma: float = 1.0, # target Gaussian std, heatmap pixels
+                  siamese: float | None = None, # λ of eq. (5); None: one view; 0: both views, no consistency term
                   augment: bool = False, # random flip/rotation/scale/shift of every batch
                  ) -> Learner:
-    "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency."
-    size = data["x"].shape[-1] // 4
-    dls = array_dls(data["x"], data["y"], data["x_test"], data["y_test"], bs=bs, seed=seed)
-    cbs = ([AugmentCallback(seed=seed)] if augment else []) + ([SiameseCallback(siamese, seed=seed + 1000)] if siamese else [])
-    learn = Learner(dls, model, loss_func=HeatmapLoss(mode, sigma, size), opt_func=Adam, cbs=cbs)
+    "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency, eq. (5)."
+    x, y = np.asarray(x), to_heatmap_coords(torch.as_tensor(np.asarray(pts)), stride)   # eq. (S): heatmap-pixel targets
+    dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)
+    cbs = ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
+          ([SiameseCallback(siamese, stride=stride, seed=seed + 1000)] if siamese is not None else [])
+    learn = Learner(dls, model, loss_func=HeatmapLoss(mode, sigma, x.shape[-1] // stride), opt_func=Adam, cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 
-def predict_heatmaps(model: nn.Module, x, bs: int = 128) -> torch.Tensor:
-    "Last-stack heatmaps of `model` for images x, in eval mode: [N, K, h, w]."
-    model.eval(); outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), bs):
-            o = model(torch.as_tensor(x[i:i + bs]))
-            outs.append(o if torch.is_tensor(o) else o[-1])
-    return torch.cat(outs)
+# %% ../../nbs/face/subpixel_heatmaps.ipynb #0f51bc28
+def subpixel_recipe(mode: str = "continuous", # target encoding
+                    siamese: float | None = None, # λ of eq. (5) (None: one view; 0: two views without the consistency term)
+                    *, bs: int = 32, sigma: float = 1.0):
+    "One arm's training as a `LandmarkExperiment` fit: fn(model, split, epochs, lr, seed) -> training curve."
+    def fit(model, split, epochs, lr, seed):
+        return learner_curve(fit_landmarks(model, split["x"], split["pts"], epochs, lr, bs=bs, seed=seed, mode=mode, sigma=sigma, siamese=siamese))
+    return fit

@@ -12,11 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..data import cached
+from fastai.callback.core import Callback
+from ..data import cached, fit_classifier
 
 # %% auto #0
 __all__ = ['VERBS', 'CUT_VERBS', 'NOUNS', 'order_patterns', 'make_clips', 'load_noun_verb_clips', 'load_order_clips', 'shift',
-           'Mlp', 'DropPath', 'Attention', 'JointAttention', 'Block', 'PatchEmbed', 'VideoViT']
+           'Mlp', 'DropPath', 'Attention', 'JointAttention', 'Block', 'PatchEmbed', 'VideoViT', 'LossCurve',
+           'standardize_clips', 'fit_clips']
 
 # %% ../../nbs/video/00_video_blocks.ipynb #6c26d3b5
 VERBS = ("smooth", "cut", "skip", "out_and_back")
@@ -143,20 +145,21 @@ def shift(x: torch.Tensor, # `[B*T, ...]` (give `T`) or `[B, T, ...]` (`T=None`)
 
 # %% ../../nbs/video/00_video_blocks.ipynb #1cd8fccf
 class Mlp(nn.Module):
-    "Token MLP: Linear → GELU → Linear (timm names `fc1`, `fc2`)."
+    "Token MLP of the ViT block: Linear → GELU → Linear (timm names `fc1`, `fc2`)."
     def __init__(self, in_features: int, hidden_features: int | None = None, drop: float = 0.0):
         super().__init__()
         hidden_features = hidden_features or in_features
         self.fc1, self.act = nn.Linear(in_features, hidden_features), nn.GELU()
         self.fc2, self.drop = nn.Linear(hidden_features, in_features), nn.Dropout(drop)
-    def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+    def forward(self, x): return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))  # MLP(x) = W₂ GELU(W₁x + b₁) + b₂
 
+# %% ../../nbs/video/00_video_blocks.ipynb #74232ca9
 class DropPath(nn.Module):
-    "Stochastic depth: drop a residual branch per sample with probability `p` (training only)."
+    "Stochastic depth: drop a residual branch per sample with probability `p` (training only), rescaling kept samples by 1/(1−p)."
     def __init__(self, p: float = 0.0): super().__init__(); self.p = p
     def forward(self, x):
         if not self.training or self.p == 0: return x
-        keep = x.new_empty(x.shape[0], *[1] * (x.dim() - 1)).bernoulli_(1 - self.p)
+        keep = x.new_empty(x.shape[0], *[1] * (x.dim() - 1)).bernoulli_(1 - self.p)   # one draw per sample
         return x * keep / (1 - self.p)
 
 # %% ../../nbs/video/00_video_blocks.ipynb #7b982765
@@ -182,15 +185,17 @@ class Attention(nn.Module):
         Bp, N, C = x.shape; h = self.num_heads
         q, k, v = self.mix_qkv(*self.qkv(x).chunk(3, dim=-1), T)             # each [B', N, C]
         q, k, v = (a.reshape(Bp, -1, h, C // h).transpose(1, 2) for a in (q, k, v))  # [B', h, N, d]
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)  # softmax(qkᵀ/√d)v
+        # XViT (1) restricted to a frame (ViT's MSA): softmax(q kᵀ/√d_h) v over the N tokens of each row
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(Bp, N, C)))
 
+# %% ../../nbs/video/00_video_blocks.ipynb #d913b4a2
 class JointAttention(Attention):
     "Joint space-time attention: every token attends to all `T*N` tokens of its clip."
     def forward(self, x, T: int | None = None):  # x [B*T, N, C]
         if T is None: raise ValueError("JointAttention needs T (frames per clip)")
         BT, N, C = x.shape
-        return super().forward(x.reshape(BT // T, T * N, C), None).reshape(BT, N, C)  # [B, T·N, C] softmax over T·N
+        return super().forward(x.reshape(BT // T, T * N, C), None).reshape(BT, N, C)  # XViT (1): softmax over all T·N tokens
 
 # %% ../../nbs/video/00_video_blocks.ipynb #51bb80f6
 class Block(nn.Module):
@@ -213,8 +218,8 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x, T: int | None = None):
-        x = x + self.drop_path(self.attn(self.norm1(x), T))   # x + mixer(LN1 x)   (B)
-        return x + self.drop_path(self.mlp(self.norm2(x)))    # x + MLP(LN2 x)     (B)
+        x = x + self.drop_path(self.attn(self.norm1(x), T))   # x + mixer(LN1 x): (B), ViT (2)
+        return x + self.drop_path(self.mlp(self.norm2(x)))    # x + MLP(LN2 x): (B), ViT (3)
 
 # %% ../../nbs/video/00_video_blocks.ipynb #5044beb5
 class PatchEmbed(nn.Module):
@@ -227,6 +232,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2)
 
 # %% ../../nbs/video/00_video_blocks.ipynb #654f0f4a
+# One class over ~40 lines: a keyword-only constructor documenting its 19 options, then forward_features / forward_head.
 class VideoViT(nn.Module):
     "Video ViT skeleton: per-frame patches + cls token, spatial and temporal embeddings, blocks with a pluggable mixer."
     def __init__(self, *, img_size: int = 16, # frame side
@@ -247,9 +253,11 @@ class VideoViT(nn.Module):
                  attn_drop_rate: float = 0.0, # attention dropout
                  drop_path_rate: float = 0.0, # stochastic depth at the last block (linear decay rule)
                  norm_layer=partial(nn.LayerNorm, eps=1e-6), # norm constructor
+                 init: str = "vit", # "vit": truncated-normal(0.02) linears, as the official ViT/XViT code (made for pretrained weights); "torch": PyTorch's default layer initialisation, for training from scratch
                 ):
         super().__init__()
-        self.num_frames, self.n_segment = num_frames, n_segment
+        if init not in ("vit", "torch"): raise ValueError(f"init must be 'vit' or 'torch', got {init!r}")
+        self.num_frames, self.n_segment, self.init = num_frames, n_segment, init
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
@@ -265,8 +273,8 @@ class VideoViT(nn.Module):
                            if representation_size else nn.Identity())
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         for p in (self.pos_embed, self.cls_token) + ((self.temp_embed,) if temporal_embed else ()):
-            nn.init.trunc_normal_(p, std=0.02)
-        self.apply(self._init_weights)
+            nn.init.trunc_normal_(p, std=0.02)                             # embeddings: N(0, 0.02²) truncated, either way
+        if init == "vit": self.apply(self._init_weights)
 
     def _init_weights(self, m):
         if isinstance(m, nn.Linear):
@@ -279,14 +287,47 @@ class VideoViT(nn.Module):
         if T % self.num_frames: raise ValueError(f"got {T} frames: not a multiple of num_frames={self.num_frames}")
         if T % S: raise ValueError(f"got {T} frames: not a multiple of n_segment={S}")
         x = self.patch_embed(x.flatten(0, 1))                                  # [B·T, N, C]
-        x = torch.cat([self.cls_token.expand(B * T, -1, -1), x], 1) + self.pos_embed  # + E_pos, [B·T, N+1, C]
+        # ViT (1): z₀ = [x_class; x_p E] + E_pos, per frame, [B·T, N+1, C]
+        x = torch.cat([self.cls_token.expand(B * T, -1, -1), x], 1) + self.pos_embed
         if self.temp_embed is not None:                                        # + E_t on every token of frame t
             x = (x.view(-1, self.num_frames, *x.shape[1:]) + self.temp_embed).flatten(0, 1)  # (period num_frames)
         x = self.pos_drop(x)
-        for blk in self.blocks: x = blk(x, S)                                  # mixers see segments of S frames
-        return self.pre_logits(self.norm(x)[:, 0]).view(B, T, -1)            # per-frame cls
+        for blk in self.blocks: x = blk(x, S)                                  # ViT (2)-(3); mixers see segments of S frames
+        return self.pre_logits(self.norm(x)[:, 0]).view(B, T, -1)            # ViT (4): y = LN(z_L⁰), the class token of each frame
 
     def forward_head(self, feats):  # [B, T, C'] -> logits [B, classes]
         return self.head(feats.mean(1))                                        # average consensus over frames
 
     def forward(self, x): return self.forward_head(self.forward_features(x))
+
+# %% ../../nbs/video/00_video_blocks.ipynb #bf0dee1f
+class LossCurve(Callback):
+    "fastai callback: every training batch's loss, in order (kept through `Learner.validate`, which resets the recorder)."
+    order = 60
+    def before_train(self):
+        if self.epoch == 0: self.losses = []
+    def after_batch(self):
+        if self.training: self.losses.append(float(self.learn.loss))
+
+# %% ../../nbs/video/00_video_blocks.ipynb #f5546242
+def standardize_clips(d: dict, # arrays, among them the training clips `d[ref]`
+                      keys=("x", "x_test"), # the arrays to standardise
+                      ref: str = "x", # whose mean and std are used (the training clips)
+                     ) -> dict:
+    "A copy of `d` with `keys` standardised (float32) by the mean and std of the training clips `d[ref]`."
+    mu, sd = float(d[ref].mean()), float(d[ref].std())
+    return {**d, **{k: ((d[k] - mu) / sd).astype(np.float32) for k in keys}}
+
+# %% ../../nbs/video/00_video_blocks.ipynb #1adf4aa1
+def fit_clips(model: nn.Module, # clips [B, T, C, H, W] -> logits
+              data: dict, # `x, y, x_test, y_test`
+              epochs: int, # training epochs
+              lr: float, # peak one-cycle learning rate
+              bs: int = 16, # batch size
+              seed: int = 0, # seeds the training shuffle
+              wd: float = 0.0, # decoupled weight decay
+             ) -> dict:
+    "Train with `fit_classifier` (fastai, Adam, one-cycle): test accuracy (%) and the per-batch training losses (`curve`)."
+    cb = LossCurve()
+    _, acc = fit_classifier(model, data, epochs, lr, bs=bs, seed=seed, wd=wd, cbs=[cb])
+    return {"accuracy": acc, "curve": cb.losses}

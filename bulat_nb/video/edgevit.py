@@ -26,12 +26,12 @@ class CMlp(nn.Module):
 
 # %% ../../nbs/video/edgevit.ipynb #28cff5b2
 class FastLocalProp(nn.ConvTranspose2d):
-    "Depthwise transposed conv with kernel = stride = r (eq. 2), computed as a broadcast product and a reshape."
+    "Depthwise transposed conv with kernel = stride = r, EdgeViT (2), computed as a broadcast product and a reshape."
     def __init__(self, dim: int, r: int):
         super().__init__(dim, dim, r, stride=r, groups=dim)
     def forward(self, x):  # [B, C, h, w] -> [B, C, h·r, w·r]
         B, C, h, w = x.shape; r = self.stride[0]
-        y = x[:, :, :, None, :, None] * self.weight.view(1, C, 1, r, 1, r)  # y[b,c,i,a,j,b'] = x[b,c,i,j]·w[c,a,b']
+        y = x[:, :, :, None, :, None] * self.weight.view(1, C, 1, r, 1, r)  # EdgeViT (2): y[b,c,i,a,j,b'] = x[b,c,i,j]·w[c,a,b']
         return y.reshape(B, C, h * r, w * r) + self.bias.view(1, C, 1, 1)
     def reference(self, x):
         "The same map through PyTorch's transposed convolution (slow on CPU)."
@@ -39,7 +39,7 @@ class FastLocalProp(nn.ConvTranspose2d):
 
 # %% ../../nbs/video/edgevit.ipynb #ac4f668c
 class GlobalSparseAttn(nn.Module):
-    "Attention among delegate tokens (every r-th row and column, eq. 1), then local propagation (eq. 2), LN and projection."
+    "Attention among delegate tokens (every r-th row and column), EdgeViT (1), then local propagation, EdgeViT (2), LN and projection."
     def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, sr_ratio: int = 1, attn_drop: float = 0.0):
         super().__init__()
         if dim % num_heads: raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
@@ -55,10 +55,10 @@ class GlobalSparseAttn(nn.Module):
             if H % r or W % r: raise ValueError(f"feature map {H}×{W} is not divisible by the sparsity ratio {r}")
             x = x.transpose(1, 2).reshape(B, C, H, W)[:, :, ::r, ::r].flatten(2).transpose(1, 2)  # delegates X̃ = X[::r, ::r]
         q, k, v = self.qkv(x).reshape(B, -1, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)  # [B, h, N/r², d_h]
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)  # eq. (1)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)  # EdgeViT (1)
         x = x.transpose(1, 2).reshape(B, -1, C)
         if r > 1:
-            x = self.LocalProp(x.transpose(1, 2).reshape(B, C, H // r, W // r))  # eq. (2): back to H × W
+            x = self.LocalProp(x.transpose(1, 2).reshape(B, C, H // r, W // r))  # EdgeViT (2): back to H × W
             x = self.norm(x.flatten(2).transpose(1, 2))
         return self.proj(x)
 
@@ -73,10 +73,11 @@ class LocalAgg(nn.Module):
         self.norm2, self.mlp = nn.BatchNorm2d(dim), CMlp(dim, int(dim * mlp_ratio), drop)
         self.drop_path = DropPath(drop_path)
     def forward(self, x):  # [B, C, H, W]
-        x = x + self.pos_embed(x)
-        x = x + self.drop_path(self.conv2(self.attn(self.conv1(self.norm1(x)))))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = x + self.pos_embed(x)                                               # EdgeViT local aggregation: x += DW3×3(x)
+        x = x + self.drop_path(self.conv2(self.attn(self.conv1(self.norm1(x)))))   # x += PW(DW5×5(PW(BN x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))                      # x += CMlp(BN x)
 
+# %% ../../nbs/video/edgevit.ipynb #3735b918
 class SelfAttn(nn.Module):
     "Global sparse attention block: x += DW3×3(x); x += GSA(LN x); x += MLP(LN x)."
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
@@ -95,6 +96,7 @@ class SelfAttn(nn.Module):
         t = t + self.drop_path(self.mlp(self.norm2(t)))
         return t.transpose(1, 2).reshape(B, C, H, W)
 
+# %% ../../nbs/video/edgevit.ipynb #2e2247d2
 class LGLBlock(nn.Module):
     "Local–global–local bottleneck: local aggregation (when r > 1), then sparse attention with local propagation."
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0, qkv_bias: bool = True, sr_ratio: int = 1,
@@ -105,6 +107,7 @@ class LGLBlock(nn.Module):
                                  attn_drop=attn_drop, drop_path=drop_path)
     def forward(self, x): return self.SelfAttn(self.LocalAgg(x))
 
+# %% ../../nbs/video/edgevit.ipynb #ad45fa7b
 class PatchEmbed(nn.Module):
     "Non-overlapping patch embedding (conv with kernel = stride = p) followed by LayerNorm over channels."
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int):

@@ -25,8 +25,9 @@ __all__ = ['GSF', 'Bottleneck', 'GSFResNet', 'resnet50_tsn', 'resnet50_gsf', 're
            'xvit_tiny_verbnoun', 'verb_noun_loss', 'predict_verb_noun', 'fit_verb_noun']
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #f938dc39
+# One class over ~40 lines: GSF's gate, fusion and forward are one module with the official parameter names.
 class GSF(nn.Module):
-    "Gate-Shift-Fuse on [B·T, C, H, W] features: gate (eq. 2), split (3), shift (4), fuse (5–6), on the first C_g channels."
+    "Gate-Shift-Fuse on [B·T, C, H, W] features: gate, GSF (2), split (3), shift (4), fuse (5)–(6), on the first C_g channels."
     def __init__(self, fPlane: int, # channels C of the feature map
                  num_segments: int = 8, # frames T per clip
                  gsf_ch_ratio: float = 100, # percentage of channels that GSF processes (C_g = C·ratio/100)
@@ -38,20 +39,20 @@ class GSF(nn.Module):
             raise ValueError(f"GSF needs C_g = {c} channels divisible by 4 and at most {fPlane} (fPlane={fPlane}, ratio={gsf_ch_ratio})")
         self.fPlane, self.num_segments = c, num_segments    # official names: fPlane is C_g
         self.bn = nn.BatchNorm3d(c)
-        self.conv3D = nn.Conv3d(c, 2, (3, 3, 3), padding=1, groups=2)          # one gate per channel group, eq. (2)
-        self.channel_conv1 = nn.Conv2d(2, 1, (3, 3), padding=1)               # fusion weights of group 1, eq. (5)
-        self.channel_conv2 = nn.Conv2d(2, 1, (3, 3), padding=1)               # fusion weights of group 2, eq. (5)
+        self.conv3D = nn.Conv3d(c, 2, (3, 3, 3), padding=1, groups=2)          # one gate per channel group, GSF (2)
+        self.channel_conv1 = nn.Conv2d(2, 1, (3, 3), padding=1)               # fusion weights of group 1, GSF (5)
+        self.channel_conv2 = nn.Conv2d(2, 1, (3, 3), padding=1)               # fusion weights of group 2, GSF (5)
         self.record = False                                 # when True, keep the last gates and fusion weights in `last`
         self.last = None
 
     def gates(self, x: torch.Tensor) -> torch.Tensor: # [B·T, C_g, H, W] -> g [B, 2, T, H, W]
-        "Spatio-temporal gates g = tanh(Conv3d(ReLU(BN(x)))) ∈ (−1, 1), one map per channel group, eq. (2)."
+        "Spatio-temporal gates g = tanh(Conv3d(ReLU(BN(x)))) ∈ (−1, 1), one map per channel group, GSF (2)."
         T = self.num_segments
         x5 = x.reshape(-1, T, *x.shape[1:]).transpose(1, 2)                   # [B, C_g, T, H, W]
         return torch.tanh(self.conv3D(F.relu(self.bn(x5))))
 
     def fusion_weights(self, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor: # shifted y, residual r [B·T, C_g, H, W] -> w [B·T, C_g, 1, 1]
-        "Fusion weights w = σ(Conv2d over the (channel, time) plane of the spatially pooled [ỹ; r]), per group, eq. (5)."
+        "Fusion weights w = σ(Conv2d over the (channel, time) plane of the spatially pooled [ỹ; r]), per group, GSF (5)."
         T, c = self.num_segments, self.fPlane
         pool = lambda a: a.mean((2, 3)).reshape(-1, T, 2, c // 2)             # [B, T, group, C_g/2]
         yp, rp = pool(y), pool(r)
@@ -66,11 +67,11 @@ class GSF(nn.Module):
         x = x_full[:, :c]                                                     # the gated channels [B·T, C_g, H, W]
         g = self.gates(x)                                                     # [B, 2, T, H, W]
         g = g.transpose(1, 2).repeat_interleave(c // 2, 2).reshape(BT, c, H, W)  # group i's gate on its C_g/2 channels
-        y = g * x                                                             # eq. (3): gated part y_i = g_i ⊙ x_i
-        r = x - y                                                             # eq. (3): residual r_i = x_i − y_i
-        y = shift(y, T, 2, dim=1)                                             # eq. (4): group 1 from t+1, group 2 from t−1
+        y = g * x                                                             # GSF (3): gated part y_i = g_i ⊙ x_i
+        r = x - y                                                             # GSF (3): residual r_i = x_i − y_i
+        y = shift(y, T, 2, dim=1)                                             # GSF (4): group 1 from t+1, group 2 from t−1
         w = self.fusion_weights(y, r)
-        z = w * y + (1 - w) * r                                               # eq. (6): convex fusion
+        z = w * y + (1 - w) * r                                               # GSF (6): convex fusion
         if self.record: self.last = {"gate": g[:, ::c // 2].detach(), "w": w.detach()}
         z = z.reshape(BT, 2, 2, c // 4, H, W).transpose(2, 3).reshape(BT, c, H, W)  # interleave halves within each group (official layout)
         return torch.cat([z, x_full[:, c:]], 1)                               # untouched channels C_g..C
@@ -94,10 +95,11 @@ class Bottleneck(nn.Module):
     def forward(self, x):  # [B·T, C_in, H, W]
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.gsf(self.conv3(out)))           # GSF before bn3
+        out = self.bn3(self.gsf(self.conv3(out)))           # GSF between conv3 and bn3 (official resnetGSFModels.py)
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)
 
+# %% ../../nbs/video/epic_kitchens_2021.ipynb #170745a9
 class GSFResNet(nn.Module):
     "Per-frame bottleneck ResNet with optional GSF in every block (official layout and names); input [B·T, 3, H, W]."
     def __init__(self, *, layers=(3, 4, 6, 3), # bottlenecks per stage
@@ -229,8 +231,9 @@ def average_scores(scores, # a list of [B, K] logits, one per ensemble member
     if len({tuple(s.shape) for s in scores}) != 1: raise ValueError(f"members' scores differ in shape: {[tuple(s.shape) for s in scores]}")
     w = torch.ones(len(scores)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
     s = torch.stack([x.softmax(-1) if space == "softmax" else x for x in scores])   # [M, B, K]
-    return torch.einsum("m,mbk->bk", w / w.sum(), s)
+    return torch.einsum("m,mbk->bk", w / w.sum(), s)                              # EPIC 2021 (8): p = Σ_m w_m softmax(s_m)
 
+# %% ../../nbs/video/epic_kitchens_2021.ipynb #9c6f724b
 def verb_noun_action_accuracy(verb_scores, noun_scores, # [B, n_verb], [B, n_noun] scores
                               verb, noun, # [B] targets
                              ) -> dict:
@@ -286,6 +289,7 @@ def verb_noun_loss(preds, y): # preds: (verb [B, V], noun [B, N]) logits; y: [B,
     "Multi-task loss: CE(verb) + CE(noun)."
     return F.cross_entropy(preds[0], y[:, 0]) + F.cross_entropy(preds[1], y[:, 1])
 
+# %% ../../nbs/video/epic_kitchens_2021.ipynb #cdc034ae
 @torch.no_grad()
 def predict_verb_noun(model: nn.Module, x, bs: int = 256) -> tuple: # clips [N, T, C, H, W] -> (verb [N, V], noun [N, N_n]) logits
     "Eval-mode verb and noun logits of a two-head clip model, in batches."
@@ -293,6 +297,7 @@ def predict_verb_noun(model: nn.Module, x, bs: int = 256) -> tuple: # clips [N, 
     outs = [model(torch.as_tensor(x[i:i + bs])) for i in range(0, len(x), bs)]
     return tuple(torch.cat(o) for o in zip(*outs))
 
+# %% ../../nbs/video/epic_kitchens_2021.ipynb #11aa7468
 def fit_verb_noun(model: nn.Module, # two-head clip model: clips -> (verb, noun) logits
                   data: dict, # `x, verb, noun, x_test, verb_test, noun_test` (as `load_noun_verb_clips`)
                   epochs: int, # training epochs

@@ -24,7 +24,7 @@ def grid_shift(x: torch.Tensor, # tokens `[B*T, H*W, C]` (frames stacked in the 
                axes=("t", "h", "w"), # axes to shift along, in channel-group order
                fold: int = 12, # channels per direction are `C // fold`
               ) -> torch.Tensor:
-    "Shift (eq. 2): per axis in `axes`, `C//fold` channels read from p+1 and `C//fold` from p−1 (zero-padded)."
+    "VAST (2), the shift: per axis in `axes`, `C//fold` channels read from p+1 and `C//fold` from p−1 (zero-padded)."
     BT, N, C = x.shape
     if N != H * W: raise ValueError(f"{N} tokens do not form an {H}×{W} grid")
     if BT % T: raise ValueError(f"leading axis {BT} is not a multiple of T={T}")
@@ -42,7 +42,7 @@ def grid_shift(x: torch.Tensor, # tokens `[B*T, H*W, C]` (frames stacked in the 
 
 # %% ../../nbs/video/vast.ipynb #7efa1c7b
 class AffineShift(nn.Module):
-    "Affine-Shift token mixer: values, shift along `axes` (eq. 2), data-dependent scale and bias (eq. 3), output projection (eq. 4)."
+    "Affine-Shift token mixer: values, shift along `axes`, VAST (2), data-dependent scale and bias, VAST (3), output projection, VAST (4)."
     def __init__(self, dim: int, # channels C
                  *, num_heads: int = 1, # unused (kept for the toolkit's mixer signature)
                  qkv_bias: bool = True, # bias of the value projection
@@ -68,11 +68,11 @@ class AffineShift(nn.Module):
     def forward(self, x, T: int | None = None):  # x = LN(X): [B·T, N, C]
         BT, N, C = x.shape
         H, W = self.grid or (math.isqrt(N), math.isqrt(N))
-        v = grid_shift(self.v(x), T or 1, H, W, self.axes, self.fold)  # Ṽ = Shift(X̂ W_v)            (2)
+        v = grid_shift(self.v(x), T or 1, H, W, self.axes, self.fold)  # VAST (2): Ṽ = Shift(X̂ W_v)
         if self.affine is not None:
-            a, b = self.affine(x).chunk(2, dim=-1)                     # α − 1, β from X̂            (3)
-            v = (1 + a) * v + b                                        # Z = α ⊙ Ṽ + β              (3)
-        return self.proj_drop(self.proj(v))                            # Z W_o (the Block adds X)    (4)
+            a, b = self.affine(x).chunk(2, dim=-1)                     # VAST (3): α − 1, β from X̂
+            v = (1 + a) * v + b                                        # VAST (3): Z = α ⊙ Ṽ + β
+        return self.proj_drop(self.proj(v))                            # VAST (4): Z W_o (the Block adds X)
 
 # %% ../../nbs/video/vast.ipynb #3a6dfdcb
 class VAST(VideoViT):
@@ -87,19 +87,21 @@ class VAST(VideoViT):
         self.cls_token = None                                                   # no class token: average pooling
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches, self.pos_embed.shape[-1]))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for blk in self.blocks: blk.attn.reset_affine()                         # α = 1, β = 0 whatever `init` did to the linears
 
     def forward_features(self, x):  # x [B, T, C_in, H, W] -> per-frame pooled tokens [B, T, C']
         if x.dim() != 5: raise ValueError(f"expected clips [B, T, C, H, W], got shape {tuple(x.shape)}")
         B, T = x.shape[:2]; S = self.n_segment or T
         if T % self.num_frames: raise ValueError(f"got {T} frames: not a multiple of num_frames={self.num_frames}")
         if T % S: raise ValueError(f"got {T} frames: not a multiple of n_segment={S}")
-        x = self.patch_embed(x.flatten(0, 1)) + self.pos_embed                  # [B·T, N, C] + E_pos
+        x = self.patch_embed(x.flatten(0, 1)) + self.pos_embed                  # [B·T, N, C] + E_pos (no class token)
         if self.temp_embed is not None:                                        # + E_t (period num_frames)
             x = (x.view(-1, self.num_frames, *x.shape[1:]) + self.temp_embed).flatten(0, 1)
         x = self.pos_drop(x)
-        for blk in self.blocks: x = blk(x, S)                                  # Affine-Shift blocks, segments of S frames
+        for blk in self.blocks: x = blk(x, S)                                  # Affine-Shift blocks, VAST (2)-(4), segments of S frames
         return self.pre_logits(self.norm(x).mean(1)).view(B, T, -1)           # average over the frame's tokens
 
+# %% ../../nbs/video/vast.ipynb #6bd2894c
 class AffineShiftTransformer(VAST):
     "The image Affine-Shift Transformer: spatial shifts only, one frame, images `[B, C, H, W]`."
     def __init__(self, **kw):
@@ -109,7 +111,8 @@ class AffineShiftTransformer(VAST):
         return super().forward(x[:, None])
 
 # %% ../../nbs/video/vast.ipynb #1d9eef7b
-_TINY = dict(img_size=16, patch_size=4, in_chans=1, num_frames=8, num_classes=4, embed_dim=48, depth=3, num_heads=3)
+_TINY = dict(img_size=16, patch_size=4, in_chans=1, num_frames=8, num_classes=4, embed_dim=48, depth=3, num_heads=3,
+             init="torch")   # trained from scratch: PyTorch's default initialisation
 
 @register_model(input_size=(8, 1, 16, 16))
 def vast_tiny(**kwargs) -> VAST:

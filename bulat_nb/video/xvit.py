@@ -17,7 +17,7 @@ __all__ = ['XViTAttention', 'VitHead', 'XViT', 'xvit_b16', 'xvit_b16_ssv2', 'xvi
 
 # %% ../../nbs/video/xvit.ipynb #68d529e8
 class XViTAttention(Attention):
-    "Space-time mixing attention (eq. 3): per-frame softmax; keys and values channel-shifted from t±1 (eq. 2)."
+    "Space-time mixing attention, XViT (3): per-frame softmax; keys and values channel-shifted from t±1, XViT (2)."
     def __init__(self, dim: int, # channels C
                  *, num_heads: int = 8, # heads
                  qkv_bias: bool = False, # bias of the q, k, v projection
@@ -30,7 +30,7 @@ class XViTAttention(Attention):
 
     def mix_qkv(self, q, k, v, T):  # each [B·T, N, C]
         if T is None and self.n_div: raise ValueError("XViTAttention needs T (frames per segment)")
-        return q, shift(k, T, self.n_div), shift(v, T, self.n_div)  # q unchanged; k̃, ṽ of eq. (2)
+        return q, shift(k, T, self.n_div), shift(v, T, self.n_div)  # XViT (2): q unchanged; k̃, ṽ from t+1 / t−1 / t
 
 # %% ../../nbs/video/xvit.ipynb #a5a2e2d9
 class VitHead(nn.Module):
@@ -52,12 +52,13 @@ class VitHead(nn.Module):
                                       nn.Dropout(dropout), nn.Linear(mlp_dim, num_classes))
 
     def forward(self, x):  # [B, T, C] -> [B, classes]
-        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1)   # [B, 1+T, C]
-        return self.mlp_head(self.temporal_encoder(x)[:, 0])           # attention over the T frame tokens
+        x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], 1)   # XViT §3 temporal aggregation: [cls; frame tokens], [B, 1+T, C]
+        return self.mlp_head(self.temporal_encoder(x)[:, 0])           # attention over the T frame tokens; the class token feeds the MLP
 
 # %% ../../nbs/video/xvit.ipynb #7e7ede9d
+# One class over ~40 lines: a keyword-only constructor documenting its 21 options (the official configuration knobs).
 class XViT(nn.Module):
-    "XViT: a video ViT with space-time mixing attention (eq. 3) in every block and a temporal attention head."
+    "XViT: a video ViT with space-time mixing attention, XViT (3), in every block and a temporal attention head."
     def __init__(self, *, img_size: int = 224, # frame side
                  patch_size: int = 16, # patch side
                  in_chans: int = 3, # input channels
@@ -78,6 +79,7 @@ class XViT(nn.Module):
                  head_mlp_dim: int = 768, # hidden width of the MLP head
                  temporal_embed: bool = True, # learned per-frame embedding
                  mixer=None, # token-mixer constructor (default: `XViTAttention` with `n_div`); baselines pass others
+                 init: str = "vit", # backbone initialisation: "vit" (official: truncated normal 0.02, zero temporal embedding) or "torch" (PyTorch's defaults, for training from scratch)
                 ):
         super().__init__()
         mixer = mixer or partial(XViTAttention, n_div=n_div)
@@ -85,8 +87,8 @@ class XViT(nn.Module):
                                    num_classes=0, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
                                    qkv_bias=qkv_bias, mixer=mixer, temporal_embed=temporal_embed, n_segment=n_segment,
                                    representation_size=None, drop_rate=0.0, attn_drop_rate=attn_drop_rate,
-                                   drop_path_rate=drop_path_rate)
-        if temporal_embed: nn.init.zeros_(self.base_model.temp_embed)   # official: zero-initialised
+                                   drop_path_rate=drop_path_rate, init=init)
+        if temporal_embed and init == "vit": nn.init.zeros_(self.base_model.temp_embed)   # official: zero-initialised
         self.base_model.head = nn.Dropout(dropout)                       # official: the ViT head becomes a dropout
         self.new_fc = nn.Linear(embed_dim, num_classes)                  # official, unused with the temporal head
         self.consensus = VitHead(embed_dim, num_classes, num_heads=head_heads, depth=head_depth, mlp_dim=head_mlp_dim,
@@ -116,7 +118,7 @@ def xvit_b16_ssv2(**kwargs) -> XViT:
 
 @register_model(input_size=(8, 1, 16, 16))
 def xvit_tiny(**kwargs) -> XViT:
-    "CPU-sized XViT for 16×16 grey 8-frame clips (width 48, depth 3, n_div 4)."
+    "CPU-sized XViT for 16×16 grey 8-frame clips (width 48, depth 3, n_div 4), initialised for training from scratch."
     model_args = dict(img_size=16, patch_size=4, in_chans=1, num_classes=4, num_frames=8, n_segment=None, n_div=4,
-                      embed_dim=48, depth=3, num_heads=3, head_heads=3, head_mlp_dim=48, dropout=0.0)
+                      embed_dim=48, depth=3, num_heads=3, head_heads=3, head_mlp_dim=48, dropout=0.0, init="torch")
     return XViT(**dict(model_args, **kwargs))

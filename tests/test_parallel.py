@@ -1,0 +1,206 @@
+"""Reproduction at scale: a local Dask cluster (`reproduce --jobs N`), an existing cluster (`--scheduler`), lost and
+interrupted tasks, and the reproducibility check (`reproduce`'s last table, `bulat_nb verify`) on planted differences.
+
+Every test waits for conditions (a file appears, a process ends) with generous deadlines; none asserts a duration."""
+import json, os, signal, socket, subprocess, sys, time
+from pathlib import Path
+import pytest
+from conftest import cli, make_tiny_project, git
+from bulat_nb.runs import threads_per_run
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+RUN_FILES = ["kernel.log", "metrics.json", "run.json", "tiny.png"]
+
+def runs_of(d: Path, slug: str) -> list[Path]: return sorted((d / "_runs" / slug).iterdir()) if (d / "_runs" / slug).exists() else []
+
+def only_run(d: Path, slug: str) -> tuple[Path, dict]:
+    runs = runs_of(d, slug)
+    assert len(runs) == 1, runs
+    return runs[0], json.loads((runs[0] / "run.json").read_text())
+
+def wait_for(condition, what: str, deadline_s: float = 180):
+    "Wait until `condition()` is true; fail naming `what` if it never is (a liveness check, not a timing assertion)."
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end: pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+def alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    try: return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has exited
+    except OSError: return False
+
+def repro_row(stdout: str, slug: str) -> list[str]:
+    "The reproducibility table's row of a paper: [paper, claims reproduced, largest deviation, status, compared]."
+    table = stdout.split("Reproducibility against results/")[1]
+    row = next(l for l in table.splitlines() if l.startswith("| ") and f" {slug} |" in l)
+    return [c.strip() for c in row.strip("|").split("|")]
+
+@pytest.fixture
+def two_papers(tmp_path, monkeypatch):
+    "xnornet_pp and real2binary as tiny stand-ins; settings.ini asks for 2 threads per run."
+    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n"}, threads=2)
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    return d
+
+def test_local_cluster_runs_two_papers_with_complete_records(two_papers):
+    d = two_papers
+    r = cli("reproduce", "--jobs", "2", "-q", timeout=600)
+    assert r.returncode == 0, r.stderr
+    each = threads_per_run(2, 2)                      # 1 on this 2-core machine: two runs never oversubscribe the cores
+    for slug, paper in (("xnornet_pp", "P38"), ("real2binary", "P17")):
+        rd, run = only_run(d, slug)
+        assert sorted(p.name for p in rd.iterdir()) == sorted(RUN_FILES + [f"{slug}.ipynb"])
+        assert run["status"] == "ok" and run["run_dir"] == str(rd) and run["worker"]["address"].startswith("tcp://")
+        assert run["threads"] == each and run["git"]["dirty"] is False and run["git_end"]["dirty"] is False
+        m = json.loads((rd / "metrics.json").read_text())
+        assert m["metrics"]["threads"] == str(each) and m["slug"] == slug and len(m["claims"]) == 2
+        assert any("the answer is 1" in "".join(o.get("text", "")) for c in json.loads((rd / f"{slug}.ipynb").read_text())["cells"]
+                   for o in c.get("outputs", []))
+        assert f"{paper} {slug}: ok in" in r.stderr                        # a line per paper as it finishes
+        assert repro_row(r.stdout, slug)[3] == "no record"                  # the reproducibility table ends the output
+    assert "2 workers on the local Dask cluster" in r.stderr and "Traceback" not in r.stderr
+
+def test_a_killed_worker_loses_its_task_and_the_other_record_is_intact(tmp_path, monkeypatch):
+    d = make_tiny_project(tmp_path / "proj", "mode = 'killworker'\n", {"real2binary": "n = 4\n"}, threads=2)
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    r = cli("reproduce", "--profile", "full", "--record", "--jobs", "2", "-q", timeout=600)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    _, lost = only_run(d, "xnornet_pp")
+    assert lost["status"] == "lost" and "worker died" in lost["error"], lost
+    assert "P38 xnornet_pp: lost" in r.stderr and repro_row(r.stdout, "xnornet_pp")[3] == "lost"
+    assert not (d / "results" / "xnornet_pp.json").exists()
+    rd, ok = only_run(d, "real2binary")                                   # the other task ran to the end and was recorded
+    assert ok["status"] == "ok" and sorted(p.name for p in rd.iterdir()) == sorted(RUN_FILES + ["real2binary.ipynb"])
+    rec = json.loads((d / "results" / "real2binary.json").read_text())
+    assert rec["metrics"]["n"] == 4 and rec["run"]["threads"] == threads_per_run(2, 2) and "allow_dirty" not in rec["run"]
+    assert (d / "results" / "real2binary" / "tiny.png").exists() and (d / "results" / "real2binary" / "real2binary.ipynb").exists()
+    pid = int((tmp_path / "xnornet_pp.kernel.pid").read_text())
+    wait_for(lambda: not alive(pid), "the dead worker's kernel to exit", 60)
+
+def test_ctrl_c_cancels_the_outstanding_tasks_and_marks_them_interrupted(tmp_path, monkeypatch):
+    "Two papers sleep on two workers, a third waits for a worker; Ctrl-C (SIGINT to the process group) stops all three."
+    sleep = "mode = 'sleep'\n"
+    d = make_tiny_project(tmp_path / "proj", sleep, {"real2binary": sleep, "expert_bnn": sleep})
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    p = subprocess.Popen([str(BIN / "bulat_nb"), "reproduce", "--profile", "full", "--jobs", "2", "-q"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
+    wait_for(lambda: len(list(tmp_path.glob("*.kernel.pid"))) == 2, "two kernels in their sleeping cell")
+    pids = [int(f.read_text()) for f in tmp_path.glob("*.kernel.pid")]
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=180)
+    assert p.returncode == 130, (out, err)
+    assert err.strip().splitlines()[-1].startswith("bulat_nb: interrupted") and "Traceback" not in err, err
+    for slug in ("xnornet_pp", "real2binary", "expert_bnn"):                  # the queued one too
+        _, run = only_run(d, slug)
+        assert run["status"] == "interrupted" and "Ctrl-C" in run["error"], run
+    for pid in pids: wait_for(lambda: not alive(pid), f"kernel {pid} to be stopped", 60)
+    assert len(list(tmp_path.glob("*.kernel.pid"))) == 2                      # the queued paper never started
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+@pytest.fixture
+def cluster(tmp_path):
+    "A Dask scheduler and a worker process with 2 single-thread workers on localhost, whose checkout is a clone of the project."
+    port, procs = free_port(), []
+    def start(worker_root: Path):
+        log = open(tmp_path / "dask.log", "ab")
+        procs.append(subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                      stdout=log, stderr=log))
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
+                                       "--no-dashboard", "--memory-limit", "0"], stdout=log, stderr=log,
+                                      env={**os.environ, "BULAT_NB_ROOT": str(worker_root)}))
+        from distributed import Client
+        with Client(f"tcp://127.0.0.1:{port}", timeout="120s") as c: c.wait_for_workers(2, timeout=180)
+        return f"tcp://127.0.0.1:{port}"
+    yield start
+    for p in reversed(procs): p.terminate()
+    for p in procs:
+        try: p.wait(timeout=60)
+        except subprocess.TimeoutExpired: p.kill()
+
+def test_scheduler_path_returns_the_records_to_the_client(two_papers, tmp_path, cluster):
+    d = two_papers
+    (d / "settings.ini").write_text((d / "settings.ini").read_text().replace("n = 4", "mode = 'error'"))
+    git(d, "commit", "-qam", "real2binary fails")
+    worker_root = tmp_path / "worker-checkout"
+    git(tmp_path, "clone", "-q", str(d), str(worker_root))
+    address = cluster(worker_root)
+    r = cli("reproduce", "--profile", "full", "--scheduler", address, "-q", timeout=600)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    rd, run = only_run(d, "xnornet_pp")                                   # written into the client's _runs/ from the task's result
+    assert sorted(p.name for p in rd.iterdir()) == sorted(RUN_FILES + ["xnornet_pp.ipynb"])
+    assert run["status"] == "ok" and run["run_dir"] == str(rd)
+    assert run["worker"]["run_dir"] == str(worker_root.resolve() / "_runs" / "xnornet_pp" / rd.name)
+    assert (worker_root / "_runs" / "xnornet_pp" / rd.name / "metrics.json").exists()   # and kept on the worker's side
+    assert run["threads"] == threads_per_run(2, 2) == int(json.loads((rd / "metrics.json").read_text())["metrics"]["threads"])
+    _, failed = only_run(d, "real2binary")                                # a failing task does not stop the other
+    assert failed["status"] == "failed" and "boom from the notebook" in failed["error"]
+    assert "P17 real2binary: failed" in r.stderr and repro_row(r.stdout, "xnornet_pp")[3] == "no record"
+    # a worker whose checkout differs from the client's refuses to run the paper
+    (worker_root / "nbs" / "binary" / "xnornet_pp.ipynb").write_text((worker_root / "nbs" / "binary" / "xnornet_pp.ipynb").read_text() + " ")
+    r = cli("reproduce", "xnornet_pp", "--profile", "full", "--scheduler", address, "-q", timeout=600)
+    assert r.returncode == 1 and "has another nbs/binary/xnornet_pp.ipynb than the client's" in r.stderr, r.stderr
+
+def test_ctrl_c_stops_the_runs_on_an_existing_cluster(tmp_path, monkeypatch, cluster):
+    "The workers outlive the client: Ctrl-C must cancel the queued task and stop the kernels of the running ones."
+    sleep = "mode = 'sleep'\n"
+    d = make_tiny_project(tmp_path / "proj", sleep, {"real2binary": sleep, "expert_bnn": sleep})
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    address = cluster(d)
+    p = subprocess.Popen([str(BIN / "bulat_nb"), "reproduce", "--profile", "full", "--scheduler", address, "-q"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
+    wait_for(lambda: len(list(tmp_path.glob("*.kernel.pid"))) == 2, "two kernels in their sleeping cell")
+    pids = [int(f.read_text()) for f in tmp_path.glob("*.kernel.pid")]
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=180)
+    assert p.returncode == 130 and "Traceback" not in err, (out, err)
+    for pid in pids: wait_for(lambda: not alive(pid), f"kernel {pid} to be stopped", 120)   # it would sleep 300 s
+    def settled(slug):
+        return (d / "_runs" / slug).exists() and all(json.loads((r / "run.json").read_text())["status"] == "interrupted" for r in runs_of(d, slug))
+    for slug in ("xnornet_pp", "real2binary", "expert_bnn"):                  # the workers' own writes agree with the client's
+        wait_for(lambda: settled(slug), f"{slug} to be marked interrupted", 120)
+        assert len(runs_of(d, slug)) == 1
+    assert len(list(tmp_path.glob("*.kernel.pid"))) == 2                      # the queued paper never started
+
+def test_unreachable_scheduler_is_a_usage_error_and_writes_nothing(tiny):
+    r = cli("reproduce", "--scheduler", f"tcp://127.0.0.1:{free_port()}", "-q", timeout=120)
+    assert r.returncode == 2 and "cannot reach the Dask scheduler at" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tiny / "_runs").exists()
+
+def edit_record(d: Path, change) -> None:
+    path = d / "results" / "xnornet_pp.json"
+    rec = json.loads(path.read_text()); change(rec); path.write_text(json.dumps(rec))
+
+def test_reproducibility_check_passes_a_rerun_and_flags_planted_differences(tiny):
+    assert cli("reproduce", "--profile", "full", "--record", "-q").returncode == 0
+    r = cli("reproduce", "--profile", "full", "-q")                       # an identical rerun, same setting: exactly equal
+    assert r.returncode == 0 and repro_row(r.stdout, "xnornet_pp")[1:] == ["2/2", "0", "reproduced", "exactly (the record's setting)"]
+    assert cli("verify", "xnornet_pp").returncode == 0
+    original = (tiny / "results" / "xnornet_pp.json").read_text()
+    def flip(rec): rec["claims"][0]["state"] = "does not hold"           # a flipped claim
+    edit_record(tiny, flip)
+    r = cli("verify", "p38")
+    assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[1] == "1/2" and "does not hold in the record, holds now" in r.stdout
+    # another setting (the record made with other threads): numbers must be within 2 recorded σ, not identical
+    def elsewhere(shift):
+        def change(rec):
+            rec.update(json.loads(original)); rec["run"]["threads"] = 99
+            c = rec["claims"][1]; c["ours"] += shift * c["ours_std"]
+        return change
+    edit_record(tiny, elsewhere(1.0))
+    r = cli("verify", "xnornet_pp")
+    assert r.returncode == 0 and repro_row(r.stdout, "xnornet_pp")[2:] == ["-1 (1 σ)", "reproduced", "within the spread: threads 1 ≠ 99"], r.stdout
+    edit_record(tiny, elsewhere(3.0))                                      # a number outside the spread
+    r = cli("verify", "xnornet_pp")
+    assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[1:4] == ["1/2", "-3 (3 σ)", "differs"], r.stdout
+    assert "method 4 vs 7 recorded (3 σ)" in r.stdout
+    (tiny / "results" / "xnornet_pp.json").write_text(original)
+    run_dir = runs_of(tiny, "xnornet_pp")[0]                                # a run directory named explicitly
+    assert cli("verify", str(run_dir)).returncode == 0
+    r = cli("verify", "real2binary")
+    assert r.returncode == 1 and repro_row(r.stdout, "real2binary")[3] == "no full-profile run in _runs/"
