@@ -10,7 +10,7 @@ import os, random, time, statistics
 from collections import defaultdict
 
 # %% auto #0
-__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency']
+__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency', 'randomize_bn']
 
 # %% ../nbs/00_core.ipynb #f315b8ab
 import numpy as np
@@ -104,3 +104,16 @@ def compare_latency(fns: dict, # name -> zero-argument callable to time
     return pd.DataFrame({"median_ms": med,
                          "iqr_ms": {n: float(np.subtract(*np.percentile(times[n], [75, 25]))) for n in names},
                          "ratio": {n: med[n] / med[baseline] for n in names}}).rename_axis("model")
+
+# %% ../nbs/00_core.ipynb #05885d8a
+def randomize_bn(module: nn.Module, # every BatchNorm in it is changed in place
+                 spread: float = 1.0, # std of the random running means and biases
+                 var: tuple = (0.5, 2.0), # range of the random running variances
+                ) -> nn.Module:
+    "Random running statistics and affine parameters in every BatchNorm of `module` (for tests in eval mode); returns it."
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, spread); m.running_var.uniform_(*var)
+                m.weight.uniform_(0.5, 1.5); m.bias.normal_(0, spread)
+    return module

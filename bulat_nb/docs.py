@@ -80,6 +80,7 @@ def split_directives(source: str, # a code cell's source
         i += 1
     return dirs, "\n".join(lines[i:]).strip("\n")
 
+# %% ../nbs/06_docs.ipynb #efd7fd50
 def directive_tags(dirs: dict, # options from `split_directives`
                   ) -> list[str]:
     "myst-nb tags that show the cell as Quarto would under these options (except exported code, which stays visible)."
@@ -100,6 +101,7 @@ def front_matter(cell: dict, # a notebook cell
     d = yaml.safe_load(m.group(1)) if m else None
     return d if isinstance(d, dict) else None
 
+# %% ../nbs/06_docs.ipynb #370beb0e
 def title_markdown(title: str, # the page title
                    description: str = "", # one-line summary shown under it
                   ) -> str:
@@ -124,6 +126,7 @@ def asis_markdown(cell: dict, # a code cell with a `text/markdown` output (e.g. 
         return re.sub(r"\[source\]\(([^)\s]+)\)\{[^}\n]*\}", r"[source](\1){.nbdev-source}", md)
     return None
 
+# %% ../nbs/06_docs.ipynb #ec3b7868
 def recorded_slug(source: str, # a code cell's source
                  ) -> str | None:
     "The paper slug if the cell shows a recorded result (`show_recorded(\"<slug>\")`), else `None`."
@@ -135,6 +138,7 @@ def anchor(fragment: str) -> str:
     "The anchor myst gives a heading with this text (GitHub-style slug); nbdev's `#foo.bar` becomes `#foobar`."
     return re.sub(r"[^\w\- ]", "", fragment.lower().replace(" ", "-"))
 
+# %% ../nbs/06_docs.ipynb #ea0b4f05
 _MD_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 
 def _fragment(frag: str, page: str, code: dict | None) -> str:
@@ -173,6 +177,7 @@ def is_export(cell: dict, # a notebook cell
     dirs, _ = split_directives(cell.get("source", ""))
     return bool(_EXPORTS & dirs.keys()) and "remove-cell" not in directive_tags(dirs)
 
+# %% ../nbs/06_docs.ipynb #e3c4c4a3
 def _decorator(d) -> str:
     d = d.func if isinstance(d, ast.Call) else d
     return d.id if isinstance(d, ast.Name) else getattr(d, "attr", "")
@@ -193,11 +198,13 @@ def defined_names(source: str, # Python source, without `#|` lines
         elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name): names.append(n.target.id)
     return names
 
+# %% ../nbs/06_docs.ipynb #99a060ad
 def code_anchor(cell_id: str, # an exported cell's id
                ) -> str:
     "The cell's anchor on its page, `src-<cell id>`."
     return "src-" + re.sub(r"[^a-z0-9-]+", "-", str(cell_id).lower())
 
+# %% ../nbs/06_docs.ipynb #d5269370
 _HEADING = re.compile(r"^#{1,6}[ \t]+(\S+)", re.M)
 
 def show_doc_name(md: str, # a `show_doc` output as markdown
@@ -275,6 +282,7 @@ def code_index(root: str | Path, # project root
             if marks and f.resolve().is_relative_to(root.resolve()): idx["py"][f.resolve().relative_to(root.resolve()).as_posix()] = marks
     return idx
 
+# %% ../nbs/06_docs.ipynb #2ab9c7d3
 def source_target(url: str, # a `[source]` link made by nbdev (".../blob/main/bulat_nb/core.py#L42")
                   code: dict, # from `code_index`
                  ) -> tuple[str, str] | None:
@@ -285,6 +293,7 @@ def source_target(url: str, # a `[source]` link made by nbdev (".../blob/main/bu
     if not before or before[-1][2] not in code["cells"].get(before[-1][1], ()): return None
     return before[-1][1], before[-1][2]
 
+# %% ../nbs/06_docs.ipynb #ac36b9b7
 _SOURCE_LINK = re.compile(r"^\s*\[source\]\(([^)\s]+)\)\{\.nbdev-source\}\s*")
 
 def local_source(md: str, # a `show_doc` entry (from `asis_markdown`)
@@ -317,6 +326,7 @@ def experiment_range(cells: list, # a notebook's cells
                 and re.match(r"#{1,2}\s", cells[i].get("source", "").lstrip())), len(cells))
     return start, end
 
+# %% ../nbs/06_docs.ipynb #bf5e1763
 def _note(text: str) -> nbformat.NotebookNode: return nbformat.v4.new_markdown_cell("{.recorded-run}\n" + text)
 
 def _ran(c) -> bool:
@@ -370,6 +380,7 @@ def with_recorded_outputs(nb: dict, # a paper's page notebook (cells with ids)
     nb.cells = nb.cells[:s] + out + nb.cells[e:]
     return nb
 
+# %% ../nbs/06_docs.ipynb #675ff02f
 def recorded_outputs(nb: dict, # a paper's page notebook (cells with ids)
                      slug: str, # the paper
                      root: str | Path, # project root
@@ -418,6 +429,7 @@ def equation_blocks(md: str) -> str:
         return "\n\\begin{equation}\n" + body + "\n\\end{equation}\n"
     return _TAGGED_MULTILINE.sub(sub, md)
 
+# %% ../nbs/06_docs.ipynb #795a34b9
 def adapt_cell(cell: dict, # a cell of a processed (or source) notebook
                recorded=None, # `slug -> markdown` for `show_recorded` cells (default: keep the cell)
                sources=None, # `markdown -> markdown` for `show_doc` entries (e.g. `partial(local_source, ...)`)
@@ -475,40 +487,41 @@ def adapt_nb(nb: dict, # a processed (or source) notebook
     return nb
 
 # %% ../nbs/06_docs.ipynb #1279c275
-_PROC_DRIVER = r'''
-import re, sys, json
-from pathlib import Path
-from nbdev.serve import proc_nbs
-from nbdev.config import get_config
-cfg = get_config(); nbs, cache = cfg.nbs_path, cfg.config_path / "_proc"
-memo = cache / ".bulat_nb_failed.json"   # failures from earlier builds: {notebook: {"mtime", "error"}}
-old = json.loads(memo.read_text()) if memo.exists() else {}
-known = {k: v for k, v in old.items() if (nbs / k).exists() and (nbs / k).stat().st_mtime == v["mtime"]}
-names = "|".join(re.escape(Path(k).name) for k in known)  # nbglob's own default skips names starting with _ or .
-skip = {"skip_file_re": f"^(?:[_.]|(?:{names})$)"} if known else {}
-failed = {}
-try: proc_nbs(n_workers=int(sys.argv[1]), **skip)
-except Exception:
-    for s in sorted(nbs.rglob("*.ipynb")):
-        rel = s.relative_to(nbs)
-        if any(p[0] in "._" for p in rel.parts) or rel.as_posix() in known: continue
-        d = cache / rel
-        if d.exists() and d.stat().st_mtime >= s.stat().st_mtime: continue
-        try: proc_nbs(file_re="^" + re.escape(s.name) + "$", n_workers=0)
-        except Exception as e:
-            lines = str(e).strip().splitlines() or [type(e).__name__]
-            failed[rel.as_posix()] = {"mtime": s.stat().st_mtime, "error": lines[0] + (" ... " + lines[-1] if len(lines) > 1 else "")}
-failed = {**known, **failed}
-cache.mkdir(exist_ok=True); memo.write_text(json.dumps(failed))
-cache.touch()  # what is in the cache is current; proc_nbs only marks that when no notebook failed
-print("\nBULAT_NB_PROC_FAILED " + json.dumps({k: v["error"] for k, v in failed.items()}))
-'''
+def _proc_driver(n_workers: int) -> None:
+    "Body of `proc_notebooks`' child process (cwd = project root): nbdev's processing, notebook by notebook after a failure."
+    from nbdev.serve import proc_nbs
+    from nbdev.config import get_config
+    cfg = get_config(); nbs, cache = cfg.nbs_path, cfg.config_path / "_proc"
+    memo = cache / ".bulat_nb_failed.json"   # failures from earlier builds: {notebook: {"mtime", "error"}}
+    old = json.loads(memo.read_text()) if memo.exists() else {}
+    known = {k: v for k, v in old.items() if (nbs / k).exists() and (nbs / k).stat().st_mtime == v["mtime"]}
+    names = "|".join(re.escape(Path(k).name) for k in known)  # nbglob's own default skips names starting with _ or .
+    skip = {"skip_file_re": f"^(?:[_.]|(?:{names})$)"} if known else {}
+    failed = {}
+    try: proc_nbs(n_workers=n_workers, **skip)
+    except Exception:   # one notebook failed: process the others one by one and remember which failed, and why
+        for s in sorted(nbs.rglob("*.ipynb")):
+            rel = s.relative_to(nbs)
+            if any(p[0] in "._" for p in rel.parts) or rel.as_posix() in known: continue
+            d = cache / rel
+            if d.exists() and d.stat().st_mtime >= s.stat().st_mtime: continue
+            try: proc_nbs(file_re="^" + re.escape(s.name) + "$", n_workers=0)
+            except Exception as e:
+                lines = str(e).strip().splitlines() or [type(e).__name__]
+                failed[rel.as_posix()] = {"mtime": s.stat().st_mtime, "error": lines[0] + (" ... " + lines[-1] if len(lines) > 1 else "")}
+    failed = {**known, **failed}
+    cache.mkdir(exist_ok=True); memo.write_text(json.dumps(failed))
+    cache.touch()  # what is in the cache is current; proc_nbs only marks that when no notebook failed
+    print("\nBULAT_NB_PROC_FAILED " + json.dumps({k: v["error"] for k, v in failed.items()}))
 
+# %% ../nbs/06_docs.ipynb #a0f7aacc
 def proc_notebooks(root: str | Path, # project root (with pyproject.toml's [tool.nbdev] and nbs/)
                    n_workers: int = 2, # nbdev worker processes
                   ) -> dict:
     "Run nbdev's notebook processing into `root/_proc/` without Quarto; return `{notebook: error}` for those that failed."
-    r = subprocess.run([sys.executable, "-c", _PROC_DRIVER, str(n_workers)], cwd=root, capture_output=True, text=True)
+    # a child process: nbdev reads its configuration from the working directory and keeps module-level state
+    code = f"from bulat_nb.docs import _proc_driver; _proc_driver({int(n_workers)})"
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     marks = [l for l in r.stdout.splitlines() if l.startswith("BULAT_NB_PROC_FAILED ")]
     if r.returncode or not marks:
         raise RuntimeError(f"nbdev's notebook processing crashed (exit {r.returncode}):\n{r.stderr[-3000:]}")
@@ -521,6 +534,7 @@ def results_markdown(root: str | Path, # project root
     from bulat_nb.runs import results_page
     return results_page(root)
 
+# %% ../nbs/06_docs.ipynb #ff5c64da
 _CONF = '''# Generated by bulat_nb.docs.build_docs: edit nbs/06_docs.ipynb instead.
 project = {title!r}
 html_title = {title!r}
@@ -691,6 +705,7 @@ def docs_server(out: str | Path, # a built site
     "An HTTP server for `out` on 127.0.0.1 (not started: call `serve_forever`, or use it as a context manager)."
     return ThreadingHTTPServer(("127.0.0.1", port), partial(_QuietHandler, directory=str(out)))
 
+# %% ../nbs/06_docs.ipynb #817e1fc9
 def serve_docs(out: str | Path, # a built site
                port: int = 8000, # port on 127.0.0.1
               ):

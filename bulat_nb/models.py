@@ -108,6 +108,7 @@ def list_models(pattern: str = "*", # shell-style wildcard, e.g. "xnornet_pp_*"
     _import_model_modules()
     return sorted(n for n in set(_model_entrypoints) | set(_main_entrypoints) if fnmatch.fnmatch(n, pattern))
 
+# %% ../nbs/05_models.ipynb #ce97d321
 def create_model(name: str, # a registered name (see `list_models`)
                  checkpoint_path: str | Path | None = None, # a state dict to load (official names kept)
                  strict: bool = True, # strict state-dict loading
@@ -128,6 +129,7 @@ def model_cfg(name: str, # a registered name
     fn = _entrypoint(name)
     return {"name": name, "module": fn.__module__, **getattr(fn, "model_cfg", {})}
 
+# %% ../nbs/05_models.ipynb #f56db89b
 def example_input(name: str, # a registered name
                   batch_size: int = 2, # examples in the batch
                  ):

@@ -11,9 +11,9 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 # %% auto #0
-__all__ = ['STATES', 'RULE', 'atomic_write_text', 'atomic_write_json', 'claim_state', 'state_label', 'claim', 'run_dir',
-           'run_profile', 'save_figure', 'save_metrics', 'fmt_stat', 'markdown_table', 'claims_markdown',
-           'recorded_markdown', 'show_recorded']
+__all__ = ['STATES', 'RULE', 'atomic_write_text', 'atomic_write_json', 'claim_state', 'state_label', 'run_dir', 'run_profile',
+           'save_figure', 'save_metrics', 'fmt_stat', 'markdown_table', 'claims_markdown', 'recorded_markdown',
+           'show_recorded']
 
 # %% ../nbs/03_record.ipynb #6cb5bafe
 import numpy as np
@@ -82,17 +82,6 @@ def state_label(c: dict, # a claim record
     s, profile = claim_state(c), c.get("profile", "full")
     if profile == "full": return s
     return f"{s} ({'smoke' if profile == 'smoke' else 'modified profile'}: not evidence)"
-
-# %% ../nbs/03_record.ipynb #7469c546
-def claim(claim: str, metric: str, ours, baseline, higher_is_better: bool = True, holds: bool | None = None) -> dict:
-    "Legacy yes/no claim (mean better than the baseline's), kept until every paper notebook uses `bulat_nb.experiment.claim`."
-    a, b = np.atleast_1d(np.asarray(ours, dtype=float)), np.atleast_1d(np.asarray(baseline, dtype=float))
-    if a.size == 0 or b.size == 0 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))): raise ValueError("need finite numbers")
-    if holds is None: holds = a.mean() > b.mean() if higher_is_better else a.mean() < b.mean()
-    sd = lambda v: float(v.std(ddof=1)) if v.size > 1 else 0.0
-    return {"claim": claim, "metric": metric, "ours": float(a.mean()), "ours_std": sd(a), "baseline": float(b.mean()),
-            "baseline_std": sd(b), "n": int(a.size), "higher_is_better": higher_is_better, "holds": bool(holds),
-            "profile": run_profile()}
 
 # %% ../nbs/03_record.ipynb #dfa66029
 def run_dir() -> Path | None:

@@ -425,6 +425,13 @@ def select_papers(slugs=(), # slugs or ids
         return chosen
     return [p for p in chosen if (root / p.notebook).exists()]
 
+# %% ../nbs/04_runs.ipynb #81744616
+def _recorded(rec: dict, root: Path) -> dict | None:
+    "The record a run is compared with: the one that existed before `reproduce --record` replaced it, else `results/`'s."
+    if "previous_record" in rec: return rec["previous_record"]
+    res = result_path(get_paper(rec["slug"]), root)
+    return json.loads(res.read_text()) if res.exists() else None
+
 # %% ../nbs/04_runs.ipynb #9435f7cd
 def verdict_rows(rec: dict, # a finished run's `run.json` record
                  root: str | Path | None = None) -> list[dict]:
@@ -432,8 +439,8 @@ def verdict_rows(rec: dict, # a finished run's `run.json` record
     root = Path(root) if root else project_root()
     m = Path(rec["run_dir"]) / "metrics.json"
     if rec["status"] != "ok" or not m.exists(): return []
-    res = result_path(get_paper(rec["slug"]), root)
-    recorded = {c["claim"]: c for c in json.loads(res.read_text())["claims"]} if res.exists() else {}
+    old = _recorded(rec, root)
+    recorded = {c["claim"]: c for c in old["claims"]} if old else {}
     rows = []
     for c in json.loads(m.read_text())["claims"]:
         r = recorded.get(c["claim"])
@@ -508,12 +515,12 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
     root = Path(root) if root else project_root()
     row = {"paper": f"{rec['paper']} {rec['slug']}", "claims reproduced": "—", "largest deviation": "—",
            "status": rec["status"], "compared": "—", "claims": []}
-    res = result_path(get_paper(rec["slug"]), root)
     if rec["status"] != "ok": return row
-    if not res.exists(): return {**row, "status": "no record"}
+    recorded = _recorded(rec, root)
+    if recorded is None: return {**row, "status": "no record" + (" before this one" if "previous_record" in rec else "")}
     if rec.get("profile") != "full" or not rec.get("evidence", True):
         return {**row, "status": "not compared: " + ("smoke run" if rec.get("profile") == "smoke" else "modified parameters")}
-    recorded = json.loads(res.read_text()); rrun = recorded.get("run", {})
+    rrun = recorded.get("run", {})
     params = rec.get("parameters", {})  # the record's parameters must all be the run's (older records list only the injected ones)
     moved = [f"{k} {params[k]!r} ≠ {v!r}" if k in params else f"{k} is no longer a parameter"
              for k, v in rrun.get("parameters", {}).items() if k not in params or params[k] != v]
@@ -828,6 +835,8 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
     bar = tqdm(total=len(plans), desc="reproduce", unit="paper", disable=not progress, file=sys.stderr)
     def done(rec):
         if record and rec["status"] == "ok":
+            res = result_path(get_paper(rec["slug"]), root)   # compare with the record this run replaces, not with itself
+            rec["previous_record"] = json.loads(res.read_text()) if res.exists() else None
             try: rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
             except UsageError as e:
                 if serial: raise

@@ -421,7 +421,8 @@ def test_real_xnornet_pp_page(real_browser, root):
     rec = json.loads((root / "results" / "xnornet_pp.json").read_text())
     for fig in rec["figures"]:
         assert re.search(rf'<img[^>]*src="[^"]*{fig}\.png"', page) and any(p.endswith(f"{fig}.png") for p in requests)
-    assert rec["claims"][0]["claim"] in page and "Verdict" in page
+    text = html.unescape(re.sub(r"<[^>]+>", "", page)).replace("\u2019", "'")   # markdown's typographic apostrophes
+    assert rec["claims"][0]["claim"] in text and "Verdict" in page
     hits = re.search(r'<ul[^>]*class="search"[^>]*>(.*?)</ul>', dom("search.html?q=LearnedScale"), re.S)
     assert hits and 'href="binary/xnornet_pp.html' in hits.group(1)
     assert "<h1>P38 · XNOR-Net++" in page
@@ -482,3 +483,21 @@ def test_real_site_math_renders_everywhere(real_site, real_browser):
     problems = {p: bad for p in pages if (bad := math_problems(dom(p)))}
     assert problems == {}, problems
     assert 'id="mjx-eqn:1"' in dom("face/fan.html")   # FAN's eq. (1), display math in a list item, keeps its tag
+
+@pytest.mark.slow
+def test_real_recorded_pages_show_their_run(real_browser, root):
+    "Each recorded paper (or study) that keeps its executed notebook shows that run's figures and verdict in its experiment."
+    from bulat_nb.papers import papers
+    dom, requests = real_browser
+    kept = [p for p in papers() if (root / "results" / p.slug / f"{p.slug}.ipynb").exists() and (root / p.notebook).exists()]
+    assert kept, "no recorded run keeps its executed notebook"
+    for p in kept:
+        rec = json.loads((root / "results" / f"{p.slug}.json").read_text())
+        ran_nb = json.loads((root / "results" / p.slug / f"{p.slug}.ipynb").read_text())
+        n_img = sum("image/png" in o.get("data", {}) for c in ran_nb["cells"] for o in c.get("outputs", []))
+        ran = _section(dom(f"{p.family}/{p.slug}.html"), "experiment").split('id="recorded-full-profile-result"')[0]
+        imgs = re.findall(r'<img[^>]*src="([^"]+)"', ran)
+        assert n_img >= 1 and len(imgs) >= n_img, (p.slug, n_img, imgs)                # the run's figures, as images
+        assert all(any(r.endswith(Path(i).name) for r in requests) for i in imgs), p.slug  # which the browser loaded
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", ran)).replace("\u2019", "'").split())
+        for c in rec["claims"]: assert " ".join(c["claim"].split()) in text, (p.slug, c["claim"])  # the printed verdict

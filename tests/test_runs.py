@@ -59,12 +59,19 @@ def test_full_profile_injects_settings_and_records(tiny):
     assert not any(o.get("name") == "stderr" for o in outs)
     assert "n is at least one" in r.stdout                          # the summary and the results table
     assert "P38 xnornet_pp: ok in" in r.stderr                      # a line per paper as it finishes
+    assert "| P38 xnornet_pp | — | — | no record before this one |" in r.stdout   # not compared with itself
+    # recording again compares the run with the record it replaces (here altered), not with the one it has just written
+    altered = json.loads((tiny / "results" / "xnornet_pp.json").read_text()); altered["claims"][0]["ours"] = 4.0
+    (tiny / "results" / "xnornet_pp.json").write_text(json.dumps(altered))
+    r = cli("reproduce", "--profile", "full", "--record", "-q")
+    assert r.returncode == 0 and "| P38 xnornet_pp | 1/2 |" in r.stdout and "| differs |" in r.stdout, r.stdout
+    assert json.loads((tiny / "results" / "xnornet_pp.json").read_text())["claims"][0]["ours"] == 3.0
     # a later failing run leaves the recorded result and the earlier run intact
     before = (tiny / "results" / "xnornet_pp.json").read_text()
     r = cli("run", "xnornet_pp", "--profile", "full", "-p", "mode", "error")
     assert r.returncode == 1 and "boom from the notebook" in r.stderr
     assert (tiny / "results" / "xnornet_pp.json").read_text() == before
-    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 3
 
 def test_record_refuses_a_dirty_tree(tiny):
     (tiny / "nbs" / "binary" / "scratch.txt").write_text("uncommitted")
@@ -104,7 +111,7 @@ def test_ctrl_c_marks_the_run_interrupted(tiny):
 
 def test_runs_never_share_a_directory(tiny):
     for _ in range(2): assert cli("run", "xnornet_pp", "-q").returncode == 0
-    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 3
 
 def test_bad_settings_section_is_refused_before_running(tmp_path, monkeypatch):
     d = make_tiny_project(tmp_path / "p", full_params="n = 'three'\n")

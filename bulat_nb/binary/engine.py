@@ -25,6 +25,7 @@ __all__ = ['WORD', 'OB', 'CPP_SOURCE', 'CXX_FLAGS', 'BACKENDS', 'cache_dir', 'bu
 WORD, OB = 64, 32  # bits per packed word; output channels per weight block (the kernels' register tile)
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #874e9f6b
+# C++ source, one string per part of the kernel file (kept whole: split, it would not compile on its own)
 _CPP_HEAD = r'''
 // bulat_nb's packed XNOR–popcount engine (nbs/binary/01_packed_engine.ipynb). Own code; layout and equations in the notebook.
 #include <ATen/ATen.h>
@@ -132,6 +133,7 @@ static void pack_portable(const float* x, i64 C, i64 Cw, u64* out) {  // bit c%6
 '''  # portable kernel and packer
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #59be9d83
+# C++ source of one kernel (a string over 40 lines: one compilable unit of the extension)
 _CPP_AVX2 = r'''
 // ---- AVX2: no vector popcount, so a 4-bit table lookup (vpshufb) into byte counters, summed by vpsadbw
 #if XNOR_X86
@@ -189,6 +191,7 @@ static void pack_avx2(const float* x, i64 C, i64 Cw, u64* out) {
 '''  # AVX2 kernel and packer
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #baf51e74
+# C++ source of one kernel (a string over 40 lines: one compilable unit of the extension)
 _CPP_AVX512 = r'''
 // ---- AVX-512 VPOPCNTDQ: a 7-pixel × 32-channel tile in 28 zmm accumulators, epilogue in registers
 #if XNOR_X86
@@ -281,6 +284,7 @@ static void pack_avx512(const float* x, i64 C, i64 Cw, u64* out) {  // 16 floats
 '''  # AVX-512 kernel and packer
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #6df42ab8
+# C++ source of the drivers and Python bindings (a string over 40 lines: one compilable unit)
 _CPP_DRIVER = r'''
 // ---- drivers and bindings
 static int checked_isa(int64_t isa) {
@@ -568,6 +572,7 @@ def _per_channel(v, O: int, n: int, fill: float, what: str) -> torch.Tensor:
     return torch.cat([v, v.new_full((n - O,), fill)]).contiguous()
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #0af01dcb
+# one class over 40 lines: weights packed once, the epilogue vectors, and the packed/NCHW entry points share its state
 class PackedConv2d(nn.Module):
     "Binary convolution on packed signs, weights packed once: z = φ(scale ⊙ (sign x ⊛ sign W) + bias + residual), eqs. (1)–(3)."
     def __init__(self, weight: torch.Tensor, # [O, C, KH, KW]; only its signs are used
