@@ -111,7 +111,7 @@ def test_ctrl_c_marks_the_run_interrupted(tiny):
 
 def test_runs_never_share_a_directory(tiny):
     for _ in range(2): assert cli("run", "xnornet_pp", "-q").returncode == 0
-    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 3
+    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
 
 def test_bad_settings_section_is_refused_before_running(tmp_path, monkeypatch):
     d = make_tiny_project(tmp_path / "p", full_params="n = 'three'\n")
