@@ -14,13 +14,13 @@ from pathlib import Path
 from importlib import metadata
 
 # %% auto #0
-__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'SPREAD', 'REPRO_RULE', 'read_manifest', 'ParamSpec', 'parse_spec',
-           'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters', 'resolve_parameters',
-           'git_info', 'package_versions', 'machine_info', 'new_run_id', 'execute', 'keep_executed', 'record_run',
-           'select_papers', 'verdict_rows', 'compare_claim', 'setting_differences', 'check_reproduction',
-           'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run', 'cancel_runs',
-           'run_task', 'store_run', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page',
-           'write_results_page']
+__all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', 'REPRO_RULE', 'read_manifest', 'ParamSpec',
+           'parse_spec', 'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters',
+           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'execute',
+           'keep_executed', 'record_run', 'select_papers', 'verdict_rows', 'compare_claim', 'setting_differences',
+           'check_reproduction', 'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run',
+           'cancel_runs', 'run_task', 'store_run', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report',
+           'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -320,6 +320,14 @@ def _failure(e: Exception) -> tuple[str, str]:
     status = "interrupted" if getattr(e, "ename", "") == "KeyboardInterrupt" else "failed"
     return status, f"{type(e).__name__}: {getattr(e, 'ename', '')} {getattr(e, 'evalue', '') or str(e).strip().splitlines()[-1:]}".strip()
 
+# %% ../nbs/04_runs.ipynb #e5cef74b
+# glibc returns freed memory to the kernel (heap trimming, and an mmap per allocation above a threshold that it raises
+# only after frees), and every fresh page is zeroed by the kernel when first touched: a training loop that allocates
+# the same activations each step then spends much of its time in system calls and page faults (one full run measured
+# 647 s of system time for 654 s of user time). These keep freed memory for reuse up to 32 MB per allocation (glibc's
+# largest mmap threshold) and 4 GB of heap; they change where memory comes from, never a number.
+KERNEL_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296", "MALLOC_TOP_PAD_": "268435456"}
+
 # %% ../nbs/04_runs.ipynb #862522f5
 def execute(slug: str, # paper slug or id
             profile: str | None = None, # "smoke" or "full"
@@ -341,7 +349,8 @@ def execute(slug: str, # paper slug or id
     rec = _start_record(plan, run_id, rdir)
     atomic_write_json(rdir / "run.json", rec)
     env = dict(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
-               BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline")
+               BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline",
+               **{k: os.environ.get(k, v) for k, v in KERNEL_MALLOC.items()})   # the user's own values win
     t0, err = time.monotonic(), None
     try:
         with _client_log(rdir / "kernel.log"):

@@ -23,7 +23,8 @@ if mode == "nometrics": pass
 else:
     fig, ax = plt.subplots(); ax.plot([0, n]); save_figure(fig, "tiny")
     print(f"the answer is {n}")
-    save_metrics("__SLUG__", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd()},
+    save_metrics("__SLUG__", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd(),
+                                  "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")},
                  [claim("n is at least one", "n", n, 0.5, exact=True),
                   claim("n and its successors beat one half", "value", [n, n + 1.0, n + 2.0], 0.5, trained=False)], f"n = {n}")
 '''

@@ -17,7 +17,7 @@ from ..data import fit_classifier, load_mnist1d, holdout
 # %% auto #0
 __all__ = ['SignSTE', 'sign_ste', 'SignWeight', 'NoScale', 'SignInput', 'BinaryConv2d', 'BinaryConv1d', 'BinaryBlock',
            'BinaryResNet1d', 'binarize_convs', 'set_binarization', 'BinarizationCallback', 'LossCurve', 'train_stages',
-           'kd_loss', 'attention_map', 'attention_matching_loss', 'DistillationCallback', 'mnist1d_splits']
+           'mnist1d_splits', 'kd_loss', 'attention_map', 'attention_matching_loss', 'DistillationCallback']
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #1cfa9a68
 class SignSTE(torch.autograd.Function):
@@ -218,57 +218,10 @@ def train_stages(model: nn.Module, # trained in place, stage after stage
         out.append({"stage": i, **st, "accuracy": acc, "curve": lc.curve()})  # the stage's training losses
     return out
 
-# %% ../../nbs/binary/00_binary_blocks.ipynb #4f5c2947
-def kd_loss(student_logits: torch.Tensor, # [B, K]
-            teacher_logits: torch.Tensor, # [B, K]
-            T: float = 1.0, # temperature
-           ) -> torch.Tensor:
-    "Hinton et al.'s distillation loss T²·KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch."
-    # T² KL(p_T ‖ p_S) with p = softmax(z / T): Hinton et al. 2015, §2
-    return F.kl_div(F.log_softmax(student_logits / T, -1), F.log_softmax(teacher_logits / T, -1),
-                    log_target=True, reduction="batchmean") * T * T
-
-# %% ../../nbs/binary/00_binary_blocks.ipynb #e66fb417
-def attention_map(a: torch.Tensor) -> torch.Tensor:
-    "Spatial attention Q = Σ_c A_c², flattened and L2-normalised: [B, C, *spatial] -> [B, prod(spatial)]."
-    return F.normalize(a.pow(2).sum(1).flatten(1), dim=1)  # Q / ‖Q‖₂, attention transfer (Zagoruyko & Komodakis)
-
-# %% ../../nbs/binary/00_binary_blocks.ipynb #528e90eb
-def attention_matching_loss(student_feats: list, # activations of the student's matched blocks
-                            teacher_feats: list, # the teacher's, same shapes up to the channel count
-                           ) -> torch.Tensor:
-    "Σ_j ‖Q_S/‖Q_S‖ − Q_T/‖Q_T‖‖₂ over block pairs, averaged over the batch (Real-to-Binary §4.2)."
-    if len(student_feats) != len(teacher_feats) or not student_feats:
-        raise ValueError(f"need matching, non-empty feature lists, got {len(student_feats)} and {len(teacher_feats)}")
-    return sum((attention_map(s) - attention_map(t)).norm(dim=1).mean() for s, t in zip(student_feats, teacher_feats))
-
-# %% ../../nbs/binary/00_binary_blocks.ipynb #2916acbf
-class DistillationCallback(Callback):
-    "Add KD and attention-matching terms from a frozen teacher to the training loss (w_ce·CE + w_kd·KD + w_att·L_att)."
-    order = 5
-    def __init__(self, teacher: nn.Module, *, kd_weight: float = 0.0, T: float = 1.0, att_weight: float = 0.0,
-                 ce_weight: float = 1.0,
-                 student_layers: tuple = (), # names of the student's modules whose outputs are matched
-                 teacher_layers: tuple = (), # the teacher's, in the same order
-                ):
-        if len(student_layers) != len(teacher_layers): raise ValueError("student_layers and teacher_layers differ in length")
-        if att_weight and not student_layers: raise ValueError("attention matching needs student_layers and teacher_layers")
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.kd_weight, self.T, self.att_weight, self.ce_weight = kd_weight, T, att_weight, ce_weight
-        self.student_layers, self.teacher_layers = student_layers, teacher_layers
-    def before_fit(self):
-        m = self.learn.model
-        self.s_hooks = hook_outputs([m.get_submodule(n) for n in self.student_layers], detach=False)
-        self.t_hooks = hook_outputs([self.teacher.get_submodule(n) for n in self.teacher_layers])
-    def after_fit(self): self.s_hooks.remove(); self.t_hooks.remove()
-    def after_loss(self):
-        if not self.training: return   # validation reports the plain classification loss
-        with torch.no_grad(): t_logits = self.teacher(*self.xb)
-        # w_ce·CE + w_kd·KD (Hinton et al. §2) + w_att·L_att (Real-to-Binary §4.2, w_att = β/2)
-        loss = self.ce_weight * self.learn.loss_grad
-        if self.kd_weight: loss = loss + self.kd_weight * kd_loss(self.pred, t_logits, self.T)
-        if self.att_weight: loss = loss + self.att_weight * attention_matching_loss(self.s_hooks.stored, self.t_hooks.stored)
-        self.learn.loss_grad = loss; self.learn.loss = loss.detach()
+# %% ../../nbs/binary/00_binary_blocks.ipynb #ae02b8e6
+# one home: the kd toolkit (nbs/kd/00_kd_blocks.ipynb) defines and tests these; the binary papers import them from here
+from ..kd.blocks import kd_loss, attention_map, attention_matching_loss, DistillationCallback
+_all_ = ["kd_loss", "attention_map", "attention_matching_loss", "DistillationCallback"]
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #c182a293
 def mnist1d_splits(n_train: int, # training signals used: the first `n_train` of mnist1d's 4000

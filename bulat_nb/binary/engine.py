@@ -19,7 +19,7 @@ from .xnornet_pp import LearnedScale
 __all__ = ['WORD', 'OB', 'CPP_SOURCE', 'CXX_FLAGS', 'BACKENDS', 'cache_dir', 'build_key', 'load_kernels', 'available_backends',
            'resolve_backend', 'engine_info', 'Packed', 'pack_signs', 'pack_weights', 'PackedConv2d', 'PackedLinear',
            'binary_weight_factors', 'PackedBinaryConv', 'fold_binary_conv', 'PackedBasicBlock', 'PackedResNet',
-           'to_packed', 'memory_bytes']
+           'to_packed', 'trace_sign_flips', 'memory_bytes']
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #fe1b5411
 WORD, OB = 64, 32  # bits per packed word; output channels per weight block (the kernels' register tile)
@@ -802,6 +802,42 @@ def to_packed(model: nn.Module, # a trained binary network of the family (left u
         parent, _, child = n.rpartition(".")
         setattr(m.get_submodule(parent) if parent else m, child, PackedBinaryConv(c, backend, n))
     return m
+
+# %% ../../nbs/binary/01_packed_engine.ipynb #0c69e539
+def trace_sign_flips(model: nn.Module, # the simulated binary model
+                     packed: nn.Module, # `to_packed(model)` by layer-by-layer replacement (same module names; not a `PackedResNet`)
+                     x: torch.Tensor, # a batch of inputs
+                     tol: float = 1e-4, # relative agreement expected of float rounding
+                    ) -> list[dict]:
+    "Per input: logit difference, first binary layer whose input signs differ, agreement before it; `agrees` = equal up to rounding or a rounding-level tie."
+    names = [n for n, m in model.named_modules() if isinstance(m, (BinaryConv1d, BinaryConv2d))]
+    if sorted(names) != sorted(n for n, m in packed.named_modules() if isinstance(m, PackedBinaryConv)):
+        raise ValueError("packed must be to_packed(model) with layer-by-layer replacement (the same binary layer names)")
+    def inputs(net):   # each binary layer's real input [B, -1] at its first call, in call order
+        seen = {}
+        def keep(n):
+            def hook(mod, a): seen.setdefault(n, a[0].detach().flatten(1).clone())   # returns None: the input is left as it is
+            return hook
+        hooks = [net.get_submodule(n).register_forward_pre_hook(keep(n)) for n in names]
+        try:
+            with torch.no_grad(): out = net.eval()(x)
+        finally:
+            for h in hooks: h.remove()
+        return out, seen
+    (ref, a), (out, b) = inputs(model), inputs(packed)
+    rel = lambda u, v: ((u - v).abs().amax(1) / u.abs().amax(1).clamp_min(1e-30)).tolist()
+    layers = list(a)                                                            # the simulated model's call order
+    diff = {n: rel(a[n], b[n]) for n in layers}
+    flips = {n: ((a[n] > 0) != (b[n] > 0)).sum(1).tolist() for n in layers}   # the bit is [x > 0] in both
+    rows = []
+    for i, logit_rel in enumerate(rel(ref, out)):
+        first = next((n for n in layers if flips[n][i]), None)
+        upto = layers[:layers.index(first) + 1] if first else layers
+        input_rel = max(diff[n][i] for n in upto)
+        tie = first is not None and input_rel <= tol
+        rows.append({"logit_rel": logit_rel, "first_flip": first, "flips": flips[first][i] if first else 0,
+                     "input_rel": input_rel, "tie": tie, "agrees": tie or (first is None and max(logit_rel, input_rel) <= tol)})
+    return rows
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #63c7f478
 def memory_bytes(model: nn.Module, # a simulated or packed model

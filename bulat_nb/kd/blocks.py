@@ -12,9 +12,9 @@ from collections import OrderedDict
 from typing import Callable
 
 # %% auto #0
-__all__ = ['conv_net', 'teacher_path', 'cached_teacher', 'mnist1d_images', 'mnist1d_teacher', 'channel_stats',
-           'feature_stat_loss', 'DistillationCallback', 'TensorAugment', 'MemoryBank', 'sinkhorn_knopp', 'knn_predict',
-           'knn_accuracy', 'linear_probe', 'extract_features']
+__all__ = ['conv_net', 'teacher_path', 'cached_teacher', 'mnist1d_images', 'mnist1d_teacher', 'kd_loss', 'attention_map',
+           'attention_matching_loss', 'channel_stats', 'feature_stat_loss', 'DistillationCallback', 'TensorAugment',
+           'MemoryBank', 'sinkhorn_knopp', 'knn_predict', 'knn_accuracy', 'linear_probe', 'extract_features']
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #979a5ba0
 import numpy as np
@@ -105,9 +105,28 @@ def mnist1d_teacher(seed: int = 0, # training seed
                           recipe=dict(epochs=epochs, lr=lr, n_train=n_train))
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #612cf708
-# one home: the binary family defined these first (identical code); the kd family re-exports them, and the binary
-# notebooks will import them from here once their records are redone (see the note on issue 14)
-from ..binary.blocks import kd_loss, attention_map, attention_matching_loss
+def kd_loss(student_logits: torch.Tensor, # [B, K]
+            teacher_logits: torch.Tensor, # [B, K]
+            T: float = 1.0, # temperature
+           ) -> torch.Tensor:
+    "Hinton et al.'s distillation loss T²·KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch."
+    # T² KL(p_T ‖ p_S) with p = softmax(z / T): Hinton et al. 2015, §2
+    return F.kl_div(F.log_softmax(student_logits / T, -1), F.log_softmax(teacher_logits / T, -1),
+                    log_target=True, reduction="batchmean") * T * T
+
+# %% ../../nbs/kd/00_kd_blocks.ipynb #aaee1e14
+def attention_map(a: torch.Tensor) -> torch.Tensor:
+    "Spatial attention Q = Σ_c A_c², flattened and L2-normalised: [B, C, *spatial] -> [B, prod(spatial)]."
+    return F.normalize(a.pow(2).sum(1).flatten(1), dim=1)  # Q / ‖Q‖₂, attention transfer (Zagoruyko & Komodakis)
+
+# %% ../../nbs/kd/00_kd_blocks.ipynb #fe40d602
+def attention_matching_loss(student_feats: list, # activations of the student's matched blocks
+                            teacher_feats: list, # the teacher's, same shapes up to the channel count
+                           ) -> torch.Tensor:
+    "Σ_j ‖Q_S/‖Q_S‖ − Q_T/‖Q_T‖‖₂ over block pairs, averaged over the batch (Real-to-Binary §4.2)."
+    if len(student_feats) != len(teacher_feats) or not student_feats:
+        raise ValueError(f"need matching, non-empty feature lists, got {len(student_feats)} and {len(teacher_feats)}")
+    return sum((attention_map(s) - attention_map(t)).norm(dim=1).mean() for s, t in zip(student_feats, teacher_feats))
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #ed1b1720
 def channel_stats(a: torch.Tensor, # activations [B, C, *spatial]
