@@ -61,17 +61,12 @@ RULE = ("Each claim compares a method with a baseline over seeds. It **holds** w
         "value; the ranking changes when the arms train for at least twice the budget; or a side has a single seed. Exact "
         "quantities (parameter and MAC counts) are compared directly. Smoke runs are never evidence.")
 
-def _legacy_state(c: dict) -> str:
-    "The state of a pre-2026-12 record: yes/no, or within noise when |Δ| ≤ 2 unpaired standard errors."
-    n, d = c.get("n", 1), c["ours"] - c["baseline"]
-    se = ((c.get("ours_std", 0) ** 2 + c.get("baseline_std", 0) ** 2) / n) ** 0.5 if n > 1 else math.nan
-    if n > 1 and abs(d) <= 2 * se: return "within noise"
-    return "holds" if c["holds"] else "does not hold"
-
 def claim_state(c: dict, # a claim record
                ) -> str:
     "The claim's state: one of `STATES`."
-    s = c["state"] if "state" in c else _legacy_state(c)
+    if "state" not in c:
+        raise ValueError(f"claim {c.get('claim', '?')!r} has no state: its record predates the four-state rule; re-record the paper")
+    s = c["state"]
     if s not in STATES: raise ValueError(f"unknown claim state {s!r}; states: {STATES}")
     return s
 

@@ -128,7 +128,7 @@ def make_docs_project(d: Path) -> Path:
     (d / "results" / "xnornet_pp.json").write_text(json.dumps({
         "slug": "xnornet_pp", "metrics": {}, "figures": ["accuracy"], "verdict": "The fixture claim holds.",
         "claims": [{"claim": "learned scaling beats analytic scaling", "metric": "accuracy (%)", "ours": 81.0, "ours_std": 1.0,
-                    "baseline": 78.0, "baseline_std": 1.5, "n": 3, "higher_is_better": True, "holds": True}],
+                    "baseline": 78.0, "baseline_std": 1.5, "n": 3, "higher_is_better": True, "state": "holds"}],
         "run": {"run_id": RUN_ID, "start": "2026-01-02T03:04:05+00:00", "profile": "full", "duration_s": 12.0,
                 "machine": {"cpus": 2}, "git": {"commit": "0123456789abcdef", "dirty": False}, "versions": {"torch": "2.x"},
                 "parameters": {"epochs": 30}}}))
