@@ -90,5 +90,5 @@ def ho_cpconv_clips_2d(**kwargs) -> CPNet:
 
 @register_model(input_size=(8, 1, 16, 16))
 def ho_cpconv_clips_3d(**kwargs) -> CPNet:
-    "The experiment's 3-D `CPNet`: the same with a temporal mode (k_t = 3), sixteen shape-by-motion classes."
-    return CPNet(**dict(dict(widths=(16, 32, 32), rank=8, n_classes=16, order=3, k_t=3), **kwargs))
+    "The experiment's 3-D `CPNet`: the same with a temporal mode (k_t = 3), four frame-order classes (the clip task)."
+    return CPNet(**dict(dict(widths=(16, 32, 32), rank=8, n_classes=4, order=3, k_t=3), **kwargs))

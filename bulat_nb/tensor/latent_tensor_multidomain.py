@@ -134,8 +134,8 @@ def make_domains(seed: int = 0,        # seed of the splits
     out = {"source": {"x": to_8x8(m["x"][:n_source]), "y": m["y"][:n_source], "x_test": to_8x8(m["x_test"]), "y_test": m["y_test"]}}
     look = {"digits": lambda x: x, "rotated": lambda x: np.rot90(x, 1, axes=(2, 3)).copy(), "inverted": lambda x: 1.0 - x}
     for k, name in enumerate(DOMAINS):                         # the k-th third of the training and of the test images
-        tr, te = slice(k, None, len(DOMAINS)), slice(k, None, len(DOMAINS))
-        out[name] = {"x": look[name](dg["x"][tr]), "y": dg["y"][tr], "x_test": look[name](dg["x_test"][te]), "y_test": dg["y_test"][te]}
+        part = slice(k, None, len(DOMAINS))
+        out[name] = {"x": look[name](dg["x"][part]), "y": dg["y"][part], "x_test": look[name](dg["x_test"][part]), "y_test": dg["y_test"][part]}
     return out
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #0fa9e886
