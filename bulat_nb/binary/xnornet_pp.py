@@ -116,36 +116,42 @@ def xnornet_pp_mnist1d_real(**kwargs) -> XnorNet1d:
     model_args = dict(scaling="real")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #8083ea61
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_none(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` without scaling: sign(I) ⊛ sign(W)."
     model_args = dict(scaling="none")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #da2caef0
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_xnor(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` with XNOR-Net's analytic scaling, α = ‖W‖₁/n and K = avgpool(mean_c |I|)."
     model_args = dict(scaling="xnor")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #965340b4
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_case1(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 1: α ∈ R^o per output channel."
     model_args = dict(scaling="case1")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #fce6fe30
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_case2(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 2: one factor per output channel and position."
     model_args = dict(scaling="case2")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #cd10f13d
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_case3(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 3: α ⊗ β ⊗ γ (α ⊗ β in 1-D)."
     model_args = dict(scaling="case3")
     return XnorNet1d(**dict(model_args, **kwargs))
 
+# %% ../../nbs/binary/xnornet_pp.ipynb #e5d8b8b4
 @register_model(input_size=(40,))
 def xnornet_pp_mnist1d_case4(**kwargs) -> XnorNet1d:
     "Binary `XnorNet1d` with XNOR-Net++'s learned Γ, case 4: α ⊗ β_hw (α ⊗ β in 1-D)."

@@ -100,6 +100,7 @@ def _check_rank(shape, rank):
     return rank
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #044d6666
+# One class of ~45 lines: the weight, its dropout masks and its reconstruction share the factor bookkeeping.
 class TuckerWeight(nn.Module):
     "A weight tensor in Tucker form, eq. (1), with tensor dropout, eq. (3), on the modes `drop_modes`."
     def __init__(self, shape: Sequence[int], # weight shape (n_1, ..., n_N)

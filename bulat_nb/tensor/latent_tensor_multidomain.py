@@ -39,6 +39,7 @@ class DomainParams(nn.Module):
         self.head = nn.Linear(width, n_classes)
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #eeb7ee78
+# One class of ~75 lines: its six methods share the domain bookkeeping and read best together.
 class LatentTensorNet(nn.Module):
     "A residual CNN whose 3x3 kernels are one Tucker tensor, eq. (1): a core shared by all domains; per-domain factors, BN and classifier, eq. (2)."
     def __init__(self, width: int = 32,   # channels C of every block
