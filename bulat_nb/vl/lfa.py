@@ -113,7 +113,7 @@ def refine(w0: torch.Tensor, # initial map `[d, d]` (β-Procrustes)
            seed: int = 0,
           ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     "LFA's refinement: W trained from w0 by AdamW + cosine on the adaptive re-ranking loss; returns W, its EMA and the losses."
-    g = torch.Generator().manual_seed(seed)
+    g, f, prototypes = torch.Generator().manual_seed(seed), f.detach(), prototypes.detach()   # features are inputs, never trained
     w = torch.nn.Parameter(w0.detach().clone())
     opt = torch.optim.AdamW([w], lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), eps=1e-8)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0)
