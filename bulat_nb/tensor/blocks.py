@@ -26,14 +26,14 @@ tl.set_backend("pytorch")  # tensorly's algebra on torch tensors (tltorch sets t
 def tucker_n_params(shape: Sequence[int], # tensor shape (n_1, ..., n_N)
                     rank: Sequence[int],  # Tucker rank (r_1, ..., r_N)
                    ) -> int:
-    "Parameters of a Tucker tensor, eq. (1): the core plus one factor per mode, prod(r) + sum(n_k r_k)."
+    "Parameters of a Tucker tensor (Tucker form, tensor-blocks eq. 1): the core plus one factor per mode, prod(r) + sum(n_k r_k)."
     return math.prod(rank) + sum(n * r for n, r in zip(shape, rank, strict=True))
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #dfde720e
 def cp_n_params(shape: Sequence[int], # tensor shape (n_1, ..., n_N)
                 rank: int,            # CP rank R
                ) -> int:
-    "Parameters of a CP tensor with fixed weights, eq. (2): one n_k x R factor per mode, R sum(n_k)."
+    "Parameters of a CP tensor with fixed weights (CP form, tensor-blocks eq. 2): one n_k x R factor per mode, R sum(n_k)."
     return rank * sum(shape)
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #32e2d5c1
@@ -56,7 +56,7 @@ def tucker_dropout(core: torch.Tensor,   # Tucker core G [r_1, ..., r_N]
                    modes: Sequence[int] | None = None, # masked modes D (None: all)
                    generator: torch.Generator | None = None,
                   ) -> torch.Tensor:
-    "Tensor Dropout on a Tucker core, eq. (3): Bernoulli(1-p) masks on the fibres of `modes`, times (1-p)^-|D|."
+    "Tensor Dropout on a Tucker core (Tensor Dropout's Tucker masks, tensor-blocks eq. 3): Bernoulli(1-p) masks on the fibres of `modes`, times (1-p)^-|D|."
     if not 0 <= p < 1: raise ValueError(f"p must be in [0, 1), got {p}")
     modes = tuple(range(core.ndim)) if modes is None else tuple(modes)
     if len(set(modes)) != len(modes) or not all(0 <= k < core.ndim for k in modes):
@@ -66,7 +66,7 @@ def tucker_dropout(core: torch.Tensor,   # Tucker core G [r_1, ..., r_N]
         keep = torch.full((core.shape[k],), 1 - p, dtype=core.dtype, device=core.device)
         m = torch.bernoulli(keep, generator=generator)           # m^(k) [r_k]
         core = core * m.view([-1 if i == k else 1 for i in range(core.ndim)])  # G x_k diag(m^(k))
-    return core / (1 - p) ** len(modes)                          # eq. (3): one (1-p) per masked mode
+    return core / (1 - p) ** len(modes)                          # Tensor Dropout, tensor-blocks eq. 3: one (1-p) per masked mode
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #b49f2596
 def mc_mean_check(draw, target: torch.Tensor, n: int = 2000, z: float = 5.0) -> float:
@@ -83,11 +83,11 @@ def cp_dropout(weights: torch.Tensor, # CP weights lambda [R]
                p: float,               # probability of dropping a rank-one component
                generator: torch.Generator | None = None,
               ) -> torch.Tensor:
-    "Tensor Dropout on CP weights, eq. (4): lambda_r m_r / (1-p) with m_r ~ Bernoulli(1-p)."
+    "Tensor Dropout on CP weights (Tensor Dropout's CP masks, tensor-blocks eq. 4): lambda_r m_r / (1-p) with m_r ~ Bernoulli(1-p)."
     if not 0 <= p < 1: raise ValueError(f"p must be in [0, 1), got {p}")
     if p == 0: return weights
     m = torch.bernoulli(torch.full_like(weights, 1 - p), generator=generator)   # m [R]
-    return weights * m / (1 - p)                                                # eq. (4)
+    return weights * m / (1 - p)                                                # Tensor Dropout, tensor-blocks eq. 4
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #f6c810cf
 def _check_rank(shape, rank):
@@ -102,7 +102,7 @@ def _check_rank(shape, rank):
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #044d6666
 # One class of ~45 lines: the weight, its dropout masks and its reconstruction share the factor bookkeeping.
 class TuckerWeight(nn.Module):
-    "A weight tensor in Tucker form, eq. (1), with tensor dropout, eq. (3), on the modes `drop_modes`."
+    "A weight tensor in Tucker form (tensor-blocks eq. 1), with Tensor Dropout (tensor-blocks eq. 3) on the modes `drop_modes`."
     def __init__(self, shape: Sequence[int], # weight shape (n_1, ..., n_N)
                  rank=None,   # Tucker rank: tuple, int (every mode, capped), or None (full)
                  *, p: float = 0.0,  # tensor dropout probability
@@ -144,12 +144,12 @@ class TuckerWeight(nn.Module):
         return core, list(self.factors)
 
     def forward(self) -> torch.Tensor:
-        "The reconstructed weight W~, eq. (1) on the latent factors."
+        "The reconstructed weight W~: the Tucker form (tensor-blocks eq. 1) of the latent factors."
         return tl.tucker_to_tensor(self.latent())
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #52281909
 class CPWeight(nn.Module):
-    "A weight tensor in CP form, eq. (2) with fixed lambda = 1, with tensor dropout, eq. (4)."
+    "A weight tensor in CP form (tensor-blocks eq. 2) with fixed lambda = 1, with Tensor Dropout (tensor-blocks eq. 4)."
     def __init__(self, shape: Sequence[int], # weight shape (n_1, ..., n_N)
                  rank: int,    # CP rank R
                  *, p: float = 0.0,  # tensor dropout probability
@@ -179,7 +179,7 @@ class CPWeight(nn.Module):
         return w, list(self.factors)
 
     def forward(self) -> torch.Tensor:
-        "The reconstructed weight W~, eq. (2) on the latent factors."
+        "The reconstructed weight W~: the CP form (tensor-blocks eq. 2) of the latent factors."
         return tl.cp_to_tensor(self.latent())
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #0fe13629
@@ -198,7 +198,7 @@ def tucker_conv(x: torch.Tensor,   # input [B, C_in, *S] (d = 1, 2 or 3 spatial 
                 factors: Sequence[torch.Tensor], # U_out [C_out, r_out], U_in [C_in, r_in], U_k [k_j, r_j]
                 *, stride=1, padding=0, dilation=1,
                ) -> torch.Tensor:
-    "T-Net's Tucker-factorised convolution, eq. (5): 1x1 onto the input rank, the core's k-sized conv, 1x1 to C_out."
+    "T-Net's Tucker-factorised convolution (tensor-blocks eq. 5): 1x1 onto the input rank, the core's k-sized conv, 1x1 to C_out."
     d = x.ndim - 2
     if d not in _CONV or core.ndim != d + 2: raise ValueError(f"need a [B, C, *S] input with 1-3 spatial modes and a {x.ndim}-way core")
     conv, ones = _CONV[d], (1,) * d
@@ -213,7 +213,7 @@ def cp_conv(x: torch.Tensor,   # input [B, C_in, *S] (d = 1, 2 or 3 spatial mode
             factors: Sequence[torch.Tensor], # U_out [C_out, R], U_in [C_in, R], U_k [k_j, R]
             *, stride=1, padding=0, dilation=1,
            ) -> torch.Tensor:
-    "CP-factorised convolution (HO-CPConv), eq. (6): 1x1 to the rank, one depthwise 1-D conv per spatial mode, lambda, 1x1 to C_out."
+    "CP-factorised convolution (HO-CPConv, tensor-blocks eq. 6): 1x1 to the rank, one depthwise 1-D conv per spatial mode, lambda, 1x1 to C_out."
     d, R = x.ndim - 2, weights.shape[0]
     if d not in _CONV or len(factors) != d + 2: raise ValueError(f"need a [B, C, *S] input with 1-3 spatial modes and {x.ndim} factors")
     conv, ones = _CONV[d], (1,) * d
@@ -250,12 +250,12 @@ class FactorizedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fn = tucker_conv if self.factorization == "tucker" else cp_conv
-        y = fn(x, *self.weight.latent(), stride=self.stride, padding=self.padding, dilation=self.dilation)  # eq. (5) / (6)
+        y = fn(x, *self.weight.latent(), stride=self.stride, padding=self.padding, dilation=self.dilation)  # T-Net's Tucker conv / HO-CPConv, tensor-blocks eqs. 5 / 6
         return y if self.bias is None else y + self.bias.view(1, -1, *[1] * (y.ndim - 2))
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #0aaad216
 class TRL(nn.Module):
-    "Tensor regression layer (used by Tensor Dropout), eq. (7): y = <X, W~> + b, W [*input_shape, n_out] in Tucker or CP form, tensor dropout in training."
+    "Tensor regression layer (used by Tensor Dropout; tensor-blocks eq. 7): y = <X, W~> + b, W [*input_shape, n_out] in Tucker or CP form, tensor dropout in training."
     def __init__(self, input_shape: Sequence[int], # non-batch shape of X
                  n_out: int,
                  *, factorization: str = "tucker", # "tucker" or "cp"
@@ -275,7 +275,7 @@ class TRL(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.input_shape: raise ValueError(f"TRL expects [B, *{self.input_shape}], got {tuple(x.shape)}")
-        y = torch.tensordot(x, self.weight(), dims=len(self.input_shape))   # eq. (7): <X, W~> over all non-batch modes
+        y = torch.tensordot(x, self.weight(), dims=len(self.input_shape))   # TRL, tensor-blocks eq. 7: <X, W~> over all non-batch modes
         return y if self.bias is None else y + self.bias
 
     @classmethod
@@ -290,7 +290,7 @@ class TRL(nn.Module):
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #6f453ee6
 class WholeNetworkTucker(nn.Module):
-    "T-Net's single Tucker tensor for all layers of a network, eq. (8): layer modes + a layer's weight shape; `self(index)` is layer `index`'s weight."
+    "T-Net's single Tucker tensor for all layers of a network (tensor-blocks eq. 8): layer modes + a layer's weight shape; `self(index)` is layer `index`'s weight."
     def __init__(self, layer_modes: Sequence[int], # sizes of the layer modes (e.g. stacks, depth, ...)
                  layer_shape: Sequence[int],       # one layer's weight shape (e.g. C_out, C_in, k, k)
                  rank=None,                        # Tucker rank over all modes (tuple / int / None = full)
@@ -306,7 +306,7 @@ class WholeNetworkTucker(nn.Module):
     def n_params(self) -> int: return self.tensor.n_params
 
     def forward(self, index) -> torch.Tensor:
-        "The weight of layer `index` (an int for one layer mode, else a tuple), eq. (8)."
+        "The weight of layer `index` (an int for one layer mode, else a tuple): T-Net's slice, tensor-blocks eq. 8."
         index = (index,) if isinstance(index, int) else tuple(index)
         if len(index) != len(self.layer_modes) or not all(0 <= i < m for i, m in zip(index, self.layer_modes)):
             raise IndexError(f"layer index {index} is not in the layer modes {self.layer_modes}")
@@ -317,7 +317,7 @@ class WholeNetworkTucker(nn.Module):
 
 # %% ../../nbs/tensor/00_tensor_blocks.ipynb #09df0cdb
 class TensorizedConv2d(nn.Module):
-    "A conv2d whose kernel is slice `index` of a shared `WholeNetworkTucker`, T-Net eq. (8)."
+    "A conv2d whose kernel is slice `index` of a shared `WholeNetworkTucker` (T-Net, tensor-blocks eq. 8)."
     def __init__(self, bank: WholeNetworkTucker, index, *, stride=1, padding=0, bias: bool = True):
         super().__init__()
         if len(bank.layer_shape) != 4: raise ValueError(f"a conv2d needs [C_out, C_in, k, k] layers, got {bank.layer_shape}")
