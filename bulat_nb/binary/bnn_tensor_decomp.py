@@ -29,7 +29,7 @@ def mode_dot(t: torch.Tensor, # any tensor [..., R_n, ...]
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #1076dc07
 def tucker_to_weight(core: torch.Tensor, # 𝒢 [R_1, ..., R_N]
                      factors: list) -> torch.Tensor: # U^(n) [I_n, R_n]
-    "Tucker reconstruction 𝒢 ×_1 U^(1) ... ×_N U^(N), eq. (2)."
+    "Tucker reconstruction 𝒢 ×_1 U^(1) ... ×_N U^(N), BNN Decompositions eq. (2)."
     if len(factors) != core.dim(): raise ValueError(f"need one factor per core mode ({core.dim()}), got {len(factors)}")
     w = core
     for n, u in enumerate(factors): w = mode_dot(w, u, n)  # ×_n U^(n)
@@ -39,7 +39,7 @@ def tucker_to_weight(core: torch.Tensor, # 𝒢 [R_1, ..., R_N]
 def matrix_to_weight(u: torch.Tensor, # U [C_out, r]
                      v: torch.Tensor, # V [C_in·k^d, r]
                      shape: tuple) -> torch.Tensor: # the weight's shape (C_out, C_in, *k)
-    "Matrix reconstruction mat⁻¹(U Vᵀ), eq. (1)."
+    "Matrix reconstruction mat⁻¹(U Vᵀ), BNN Decompositions eq. (1)."
     return (u @ v.T).view(shape)  # [C_out, C_in·k^d] -> [C_out, C_in, *k]
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #3492519a
@@ -51,7 +51,7 @@ def _rank_of(rank, full: int, what: str) -> int:
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #2368614e
 class MatrixWeight(nn.Module):
-    "Latent weight W̃ = mat⁻¹(U Vᵀ) of a convolution, eq. (1)."
+    "Latent weight W̃ = mat⁻¹(U Vᵀ) of a convolution, BNN Decompositions eq. (1)."
     def __init__(self, shape: tuple, # weight shape (C_out, C_in, *k)
                  rank=1.0, # r, or a fraction of the full rank min(C_out, C_in·k^d)
                 ):
@@ -68,12 +68,12 @@ class MatrixWeight(nn.Module):
         r = self.rank; sq = s[:r].sqrt()
         with torch.no_grad(): self.u.copy_(p[:, :r] * sq); self.v.copy_(qh[:r].T * sq)
         return self
-    def forward(self): return matrix_to_weight(self.u, self.v, self.shape)  # W̃, eq. (1)
+    def forward(self): return matrix_to_weight(self.u, self.v, self.shape)  # W̃, BNN Decompositions eq. (1)
     def extra_repr(self): return f"shape={self.shape}, rank={self.rank}"
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #a68ea5d8
 class TuckerWeight(nn.Module):
-    "Latent weight W̃ = 𝒢 ×_1 U^(1) … ×_N U^(N) of a convolution, eq. (2)."
+    "Latent weight W̃ = 𝒢 ×_1 U^(1) … ×_N U^(N) of a convolution, BNN Decompositions eq. (2)."
     def __init__(self, shape: tuple, # weight shape (C_out, C_in, *k)
                  rank=1.0, # ranks (R_1, …, R_N), one int for all modes, or a fraction of each mode's full rank
                 ):
@@ -100,7 +100,7 @@ class TuckerWeight(nn.Module):
             self.core.copy_(g)
             for p, u in zip(self.factors, us): p.copy_(u)
         return self
-    def forward(self): return tucker_to_weight(self.core, list(self.factors))  # W̃, eq. (2)
+    def forward(self): return tucker_to_weight(self.core, list(self.factors))  # W̃, BNN Decompositions eq. (2)
     def extra_repr(self): return f"shape={self.shape}, ranks={self.ranks}"
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #4403709a
@@ -135,7 +135,7 @@ class _FactorizedMixin:
     @property
     def weight(self):
         p = self._parameters.get("weight")   # only during nn.ConvNd.__init__, before the latent factors exist
-        return p if p is not None else self.latent()  # W̃, eq. (1) or (2)
+        return p if p is not None else self.latent()  # W̃, BNN Decompositions eq. (1) or (2)
     def _factorize(self, kind: str, rank, init="weight"):
         w = self._parameters.pop("weight").detach()
         if kind not in ("matrix", "tucker"): raise ValueError(f"kind must be 'matrix' or 'tucker', got {kind!r}")
@@ -146,7 +146,7 @@ class _FactorizedMixin:
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #a2454b10
 class FactorizedBinaryConv2d(_FactorizedMixin, BinaryConv2d):
-    "2-D binary convolution with sign(W̃), W̃ a matrix (eq. 1) or Tucker (eq. 2) reconstruction."
+    "2-D binary convolution with sign(W̃), W̃ a matrix (BNN Decompositions eq. 1) or Tucker (BNN Decompositions eq. 2) reconstruction."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
                  kind: str = "tucker", # "matrix" (U Vᵀ) or "tucker"
                  rank=1.0, # ranks of the latent decomposition (int, tuple, or fraction of full rank)
@@ -157,7 +157,7 @@ class FactorizedBinaryConv2d(_FactorizedMixin, BinaryConv2d):
 
 # %% ../../nbs/binary/bnn_tensor_decomp.ipynb #49437d64
 class FactorizedBinaryConv1d(_FactorizedMixin, BinaryConv1d):
-    "1-D binary convolution with sign(W̃), W̃ a matrix (eq. 1) or Tucker (eq. 2) reconstruction."
+    "1-D binary convolution with sign(W̃), W̃ a matrix (BNN Decompositions eq. 1) or Tucker (BNN Decompositions eq. 2) reconstruction."
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *,
                  kind: str = "tucker", rank=1.0, init="weight", **kwargs): # as for `FactorizedBinaryConv2d`
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, **kwargs)
@@ -193,13 +193,13 @@ def bnn_tensor_decomp_mnist1d_independent(**kwargs) -> XnorNet1d:
 
 @register_model(input_size=(40,))
 def bnn_tensor_decomp_mnist1d_matrix(rank=1.0, **kwargs) -> XnorNet1d:
-    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a matrix-factorised latent weight, eq. (1)."
+    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a matrix-factorised latent weight, BNN Decompositions eq. (1)."
     model_args = dict(scaling="case1")
     return factorize_convs(XnorNet1d(**dict(model_args, **kwargs)), kind="matrix", rank=rank)
 
 @register_model(input_size=(40,))
 def bnn_tensor_decomp_mnist1d_tucker(rank=1.0, **kwargs) -> XnorNet1d:
-    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a Tucker latent weight, eq. (2)."
+    "`XnorNet1d` (case-1 α) whose binary convolutions binarize a Tucker latent weight, BNN Decompositions eq. (2)."
     model_args = dict(scaling="case1")
     return factorize_convs(XnorNet1d(**dict(model_args, **kwargs)), kind="tucker", rank=rank)
 

@@ -465,7 +465,7 @@ def _numba_conv():
                                 taps += 1
                                 for cw in range(Cw):
                                     s += popcount(a[n, ih + bph, iw + bpw, cw] ^ w[o // 32, kh, kw, cw, o % 32])
-                        dot[n, oh, ow, o] = taps * C - 2 * s       # eq. (1) over the taps inside the image
+                        dot[n, oh, ow, o] = taps * C - 2 * s       # packed-engine eq. (1) over the taps inside the image
         return dot
     try: conv(np.zeros((1, 1, 1, 1), np.uint64), 0, 0, 1, 1, 1, np.zeros((1, 1, 1, 1, 32), np.uint64), 1, 1, 0, 0, 1, 1, 1)
     except Exception as e: _NUMBA["error"] = f"numba could not compile the kernel ({type(e).__name__}: {e})"; return None
@@ -558,7 +558,7 @@ def pack_weights(weight: torch.Tensor, # [O, C, KH, KW]; only the signs are kept
     signs = torch.where(weight > 0, 1, -1)
     words = _pack_words(F.pad(signs > 0, (0, 0, 0, 0, 0, 0, 0, Og * OB - O)).permute(0, 2, 3, 1))   # [Og·32, KH, KW, Cw]
     words = words.view(Og, OB, KH, KW, -1).permute(0, 2, 3, 4, 1).contiguous()
-    S = F.pad(signs.sum(1, dtype=torch.int32), (0, 0, 0, 0, 0, Og * OB - O))                        # eq. (2)'s S_{o,t}
+    S = F.pad(signs.sum(1, dtype=torch.int32), (0, 0, 0, 0, 0, Og * OB - O))                        # packed-engine eq. (2)'s S_{o,t}
     return words, S.view(Og, OB, KH, KW).permute(0, 2, 3, 1).contiguous()
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #53bdee42
@@ -574,7 +574,7 @@ def _per_channel(v, O: int, n: int, fill: float, what: str) -> torch.Tensor:
 # %% ../../nbs/binary/01_packed_engine.ipynb #0af01dcb
 # one class over 40 lines: weights packed once, the epilogue vectors, and the packed/NCHW entry points share its state
 class PackedConv2d(nn.Module):
-    "Binary convolution on packed signs, weights packed once: z = φ(scale ⊙ (sign x ⊛ sign W) + bias + residual), eqs. (1)–(3)."
+    "Binary convolution on packed signs, weights packed once: z = φ(scale ⊙ (sign x ⊛ sign W) + bias + residual), packed-engine eqs. (1)–(3)."
     def __init__(self, weight: torch.Tensor, # [O, C, KH, KW]; only its signs are used
                  *, stride=1, padding=0,
                  scale=None, # [O] (or a number) per-channel factor of the epilogue; default 1
@@ -625,7 +625,7 @@ class PackedConv2d(nn.Module):
         else:  # simulated: the ±1 convolution in floats, its zero padding taken from the border
             xs = x.data[:, bh - ph:bh + H + ph, bw - pw:bw + W + pw].permute(0, 3, 1, 2)
             dot = F.conv2d(xs, self.signs(), stride=self.stride).permute(0, 2, 3, 1)
-        y = dot.float() * self.scale[:O] + self.bias[:O]                                  # eq. (3)
+        y = dot.float() * self.scale[:O] + self.bias[:O]                                  # packed-engine eq. (3)
         if residual is not None: y = y + residual
         if self.act == "relu": y = y.clamp_min(0)
         elif self.act == "prelu": y = torch.where(y > 0, y, y * self.slope[:O])
@@ -715,7 +715,7 @@ class PackedBinaryConv(nn.Module):
 def fold_binary_conv(conv: BinaryConv2d, # binary conv with Γ ≡ 1 or case-1 Γ
                      bn: nn.Module | None = None, # the BatchNorm2d that follows it (its eval statistics)
                      act: str = "none", backend: str = "auto", name: str = "") -> PackedConv2d:
-    "A `PackedConv2d` for BN(Γ ⊙ (sign x ⊛ m·sign W) + b), every per-channel factor folded into the epilogue, eq. (3)."
+    "A `PackedConv2d` for BN(Γ ⊙ (sign x ⊛ m·sign W) + b), every per-channel factor folded into the epilogue, packed-engine eq. (3)."
     signs, m = binary_weight_factors(conv, name)
     g = _channel_gamma(conv.activation_post_process)
     g = torch.ones_like(m) if g is None else g

@@ -18,7 +18,7 @@ __all__ = ['SMOOTH_SIGNS', 'ProgressiveSign', 'ProgressiveSignWeight', 'progress
            'train_improved']
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #ce73d6b5
-SMOOTH_SIGNS = {  # f_λ(x) → sign(x) as λ → ∞, eq. (2)
+SMOOTH_SIGNS = {  # f_λ(x) → sign(x) as λ → ∞, Improved BNN Training eq. (2)
     "tanh": lambda x, t: torch.tanh(t * x),                  # tanh(λx)
     "sigmoid": lambda x, t: 2 * torch.sigmoid(t * x) - 1,    # 2σ(λx) − 1
     "softsign": lambda x, t: t * x / (1 + (t * x).abs()),    # λx / (1 + |λx|)
@@ -26,7 +26,7 @@ SMOOTH_SIGNS = {  # f_λ(x) → sign(x) as λ → ∞, eq. (2)
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #7a57ef03
 class ProgressiveSign(nn.Module):
-    "sign(x) replaced by a smooth f_λ(x) of eq. (2) while training; the exact sign (STE) once `hard` and in evaluation."
+    "sign(x) replaced by a smooth f_λ(x) of Improved BNN Training eq. (2) while training; the exact sign (STE) once `hard` and in evaluation."
     def __init__(self, kind: str = "tanh", # "tanh", "sigmoid" or "softsign"
                  t: float = 1.0, # λ, the sharpness (annealed upwards by `ProgressiveBinarizationCallback`)
                  hard: bool = True, # use the exact sign (the default: a plain binary network)
@@ -36,13 +36,13 @@ class ProgressiveSign(nn.Module):
         self.kind, self.t, self.hard = kind, float(t), hard
     def forward(self, x):
         if self.hard or not self.training: return sign_ste(x)  # sign with STE g·1[|x| ≤ 1]
-        return SMOOTH_SIGNS[self.kind](x, self.t)               # f_λ(x), eq. (2)
+        return SMOOTH_SIGNS[self.kind](x, self.t)               # f_λ(x), Improved BNN Training eq. (2)
     def extra_repr(self): return f"kind={self.kind!r}, t={self.t:g}, hard={self.hard}"
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #18388e88
 class ProgressiveSignWeight(nn.Module):
     "Weight binariser α·f_λ(W/α) with α = mean|W| per output channel (held constant); α·sign(W) (XNOR-Net) once hard."
-    def __init__(self, kind: str = "tanh"): # the smooth sign of eq. (2)
+    def __init__(self, kind: str = "tanh"): # the smooth sign of Improved BNN Training eq. (2)
         super().__init__(); self.sign = ProgressiveSign(kind)
     def forward(self, w):  # [C_out, C_in, k]
         alpha = w.abs().flatten(1).mean(1).view(-1, *[1] * (w.dim() - 1)).detach()  # α = ‖W‖₁/n, [C_out, 1, 1]
@@ -63,7 +63,7 @@ def progressive_signs(model: nn.Module, # a network whose binary convolutions us
 
 # %% ../../nbs/binary/improved_bnn_training.ipynb #42f253b0
 class ProgressiveBinarizationCallback(Callback):
-    "Anneal λ of eq. (2) geometrically (eq. 4) from `t_start` to `t_end` over the first `frac` of a fit, then use the exact sign."
+    "Anneal λ of Improved BNN Training eq. (2) geometrically (Improved BNN Training eq. 4) from `t_start` to `t_end` over the first `frac` of a fit, then use the exact sign."
     order = -10  # after `BinarizationCallback`
     def __init__(self, target: str = "input", # which binarisers this stage introduces: "input" or "weight"
                  t_start: float = 1.0, t_end: float = 30.0, # λ at the start and at the end of the annealing
@@ -80,7 +80,7 @@ class ProgressiveBinarizationCallback(Callback):
         p = self.learn.pct_train / self.frac
         for m in self.mods:
             m.hard = p >= 1
-            m.t = self.t_start * (self.t_end / self.t_start) ** min(p, 1.0)  # λ(p), eq. (4)
+            m.t = self.t_start * (self.t_end / self.t_start) ** min(p, 1.0)  # λ(p), Improved BNN Training eq. (4)
     def after_fit(self):
         for m in self.mods: m.hard = True
 
@@ -89,7 +89,7 @@ class ImprovedBNN1d(BinaryResNet1d):
     "Binary 1-D residual CNN for mnist1d: real stem, binary blocks (sign or PReLU after the conv), real classifier."
     def __init__(self, *, act: str = "prelu", # φ after each binary conv: "identity" or "prelu"
                  binary: bool = True, # False: the real network of the same topology (ReLU, real convs)
-                 kind: str = "tanh", # smooth sign used when the binarisers are annealed, eq. (2)
+                 kind: str = "tanh", # smooth sign used when the binarisers are annealed, Improved BNN Training eq. (2)
                  width: int = 32, length: int = 40, n_classes: int = 10, strides: tuple = (2, 2, 1, 1)):
         def make_block(s, l):
             b = BinaryBlock(width, width, stride=s, dims=1, act=act if binary else "identity",
@@ -126,7 +126,7 @@ def train_improved(net: nn.Module, # an `ImprovedBNN1d` (trained in place)
                    progressive: bool = True, # (c): anneal the binariser each stage introduces (needs `two_stage`)
                    teacher: nn.Module | None = None, # (d): distil from this real network in every stage (None: no KD)
                    kd_weight: float = 1.0, T: float = 1.0, # L = L_CE + kd_weight · L_KD at temperature T
-                   t_start: float = 1.0, t_end: float = 30.0, frac: float = 0.8, # λ schedule, eq. (4)
+                   t_start: float = 1.0, t_end: float = 30.0, frac: float = 0.8, # λ schedule, Improved BNN Training eq. (4)
                    bs: int = 128, seed: int = 0, cbs=None, # batch size, seed, extra callbacks for every stage
                   ) -> list[dict]:
     "Improved training's recipe (b)–(d) around the network's φ (a): each stage's settings, test accuracy and loss curve."

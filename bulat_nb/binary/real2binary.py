@@ -35,7 +35,7 @@ class R2BGate(nn.Module):
         return torch.sigmoid(self.expand(F.relu(self.reduce(z))))  # σ(W₂ ReLU(W₁ z)): [B, C_out]
     def forward(self, out, inp):
         s = self.gate(inp)
-        return out * s.view(*s.shape, *[1] * (out.dim() - 2))     # (sign x ⊛ sign W) ⊙ s, eq. (2)
+        return out * s.view(*s.shape, *[1] * (out.dim() - 2))     # (sign x ⊛ sign W) ⊙ s, Real-to-Binary eq. (2)
 
 # %% ../../nbs/binary/real2binary.ipynb #fe9a434f
 def set_input_binarizer(model: nn.Module, # a network with binary convolutions (changed in place)
@@ -63,15 +63,15 @@ class Real2BinNet1d(BinaryResNet1d):
         if scaling not in R2B_SCALINGS: raise ValueError(f"scaling must be one of {R2B_SCALINGS}, got {scaling!r}")
         if len(strides) % 2: raise ValueError(f"need an even number of half-blocks, got {len(strides)}")
         real = scaling == "real"
-        def make_block(s, l):  # one half-block, eq. (1)
+        def make_block(s, l):  # one half-block, Real-to-Binary eq. (1)
             l_out = conv_out_size((l,), 3, s, 1)
             scale = {"abg": lambda conv, o=l_out: LearnedScale(conv.out_channels, 3, o),           # Γ = α⊗β (XNOR-Net++ case 3)
-                     "gate": lambda conv: R2BGate(conv.in_channels, conv.out_channels, r)}.get(scaling)  # Γ = s, eq. (2)
+                     "gate": lambda conv: R2BGate(conv.in_channels, conv.out_channels, r)}.get(scaling)  # Γ = s, Real-to-Binary eq. (2)
             return BinaryBlock(width, width, stride=s, dims=1, act="identity" if real else "prelu",
                                binary_input=not real, binary_weight=not real, scale=scale)
         super().__init__(make_block, width=width, length=length, n_classes=n_classes, strides=strides)
         self.scaling = scaling
-        self.match_layers = tuple(f"blocks.{i}" for i in range(1, len(strides), 2))  # block outputs, for eq. (3)
+        self.match_layers = tuple(f"blocks.{i}" for i in range(1, len(strides), 2))  # block outputs, for Real-to-Binary eq. (3)
 
 # %% ../../nbs/binary/real2binary.ipynb #eac67f3d
 @register_model(input_size=(40,))
@@ -97,7 +97,7 @@ def r2b_chain(teacher: nn.Module, # network 1: the trained real network (not mod
               data: dict, # arrays `x, y, x_test, y_test`
               *, epochs, # epochs of stages 2, 3 and 4: one int for each, or a tuple of three
               lr: float, # peak learning rate of stages 2 and 3 (stage 4: lr / 5, as in the two-stage recipe)
-              beta: float = 10.0, # β of eq. (3)
+              beta: float = 10.0, # β of Real-to-Binary eq. (3)
               kd_weight: float = 0.8, T: float = 1.0, # output distillation in stage 4
               wd: float = 1e-5, bs: int = 128, seed: int = 0,
               student: nn.Module | None = None, # network to train (default: a fresh gated `Real2BinNet1d`)
@@ -107,7 +107,7 @@ def r2b_chain(teacher: nn.Module, # network 1: the trained real network (not mod
     net = student if student is not None else Real2BinNet1d("gate")
     epochs = (epochs,) * 3 if isinstance(epochs, int) else tuple(epochs)
     if len(epochs) != 3 or min(epochs) < 1: raise ValueError(f"need three positive stage lengths, got {epochs}")
-    att = dict(att_weight=beta / 2, student_layers=net.match_layers, teacher_layers=teacher.match_layers)  # β/2 Σ_j ‖·‖, eq. (3)
+    att = dict(att_weight=beta / 2, student_layers=net.match_layers, teacher_layers=teacher.match_layers)  # β/2 Σ_j ‖·‖, Real-to-Binary eq. (3)
     plan = [("tanh", False, lr, wd, {}),       # network 2: tanh inputs, real weights; AT from network 1
             ("sign", False, lr, wd, {}),       # network 3: binary activations, real weights; AT from network 2
             ("sign", True, lr / 5, 0.0, dict(kd_weight=kd_weight, T=T, ce_weight=1 - kd_weight))]  # network 4: binary; AT + KD from 3

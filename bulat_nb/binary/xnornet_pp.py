@@ -20,7 +20,7 @@ __all__ = ['SCALINGS', 'XNORInputScale', 'xnor_conv', 'LearnedScale', 'conv_out_
 
 # %% ../../nbs/binary/xnornet_pp.ipynb #d6793327
 class XNORInputScale(nn.Module):
-    "XNOR-Net's input scale K = avgpool_k(mean_c |I|), eq. (1), with the convolution's kernel, stride and padding."
+    "XNOR-Net's input scale K = avgpool_k(mean_c |I|), XNOR-Net++ eq. (1), with the convolution's kernel, stride and padding."
     def __init__(self, conv: nn.Module): # the (1-D or 2-D) convolution whose output is rescaled
         super().__init__()
         self.dims, self.kernel_size, self.stride, self.padding = conv.weight.dim() - 2, conv.kernel_size, conv.stride, conv.padding
@@ -31,7 +31,7 @@ class XNORInputScale(nn.Module):
         return out * K
 
 def xnor_conv(in_channels, out_channels, kernel_size, stride=1, padding=0, *, dims: int = 2) -> nn.Module:
-    "XNOR-Net's binary convolution: (sign I ⊛ sign W) ⊙ K α, eq. (1)."
+    "XNOR-Net's binary convolution: (sign I ⊛ sign W) ⊙ K α, XNOR-Net++ eq. (1)."
     Conv = BinaryConv1d if dims == 1 else BinaryConv2d
     conv = Conv(in_channels, out_channels, kernel_size, stride, padding, weight_binarizer=SignWeight(analytic_alpha=True))
     conv.activation_post_process = XNORInputScale(conv)

@@ -64,7 +64,7 @@ def matched_mid(channels: int) -> int:
 
 # %% ../../nbs/face/binarized_localizers.ipynb #36be6b2c
 def layer_factories(*, binary: bool = True, # binary layers (False: real convolutions after ReLU)
-                    alpha: bool = True, # analytic α in the binary convolutions, eq. (1)
+                    alpha: bool = True, # analytic α in the binary convolutions, Binarized Localizers eq. (1)
                     binary_downsample: bool = False, # also binarize the 1×1 shortcut projection
                    ) -> dict:
     "The `conv`, `act`, `shortcut_conv` and `shortcut_act` factories that make a toolkit block binary (or real)."
@@ -75,7 +75,7 @@ def layer_factories(*, binary: bool = True, # binary layers (False: real convolu
 # %% ../../nbs/face/binarized_localizers.ipynb #f76b4fde
 BLOCKS = ("hpm", "bottleneck", "bottleneck_wide")
 
-def block_factory(block: str = "hpm", # 'hpm' (eq. 3), 'bottleneck' (inner C/2) or 'bottleneck_wide' (inner width of eq. 4)
+def block_factory(block: str = "hpm", # 'hpm' (Binarized Localizers eq. 3), 'bottleneck' (inner C/2) or 'bottleneck_wide' (inner width of Binarized Localizers eq. 4)
                   *, binary: bool = True, alpha: bool = True, binary_downsample: bool = False, # as in `layer_factories`
                  ):
     "A factory (in, out) -> block, as the toolkit's `FAN` and `HourGlass` expect: the toolkit's blocks with binary layers."
@@ -109,7 +109,7 @@ def model_size_mb(model: nn.Module) -> float:
 # %% ../../nbs/face/binarized_localizers.ipynb #8d1ae5ba
 @register_model(input_size=(3, 256, 256))
 def binarized_fan_hpm_binary(**kwargs) -> FAN:
-    "The paper's binary localizer: one hourglass (depth 4, 256 channels, 68 points) of binary multi-scale blocks, eq. (3)."
+    "The paper's binary localizer: one hourglass (depth 4, 256 channels, 68 points) of binary multi-scale blocks, Binarized Localizers eq. (3)."
     model_args = dict(block="hpm", binary=True, num_modules=1, width=256, depth=4, n_points=68, pool="max")
     return binarized_fan(**dict(model_args, **kwargs))
 
@@ -121,7 +121,7 @@ def binarized_fan_hpm_real(**kwargs) -> FAN:
 
 @register_model(input_size=(3, 256, 256))
 def binarized_fan_bottleneck_binary(**kwargs) -> FAN:
-    "The binary bottleneck localizer widened to the multi-scale block's parameters, eq. (4)."
+    "The binary bottleneck localizer widened to the multi-scale block's parameters, Binarized Localizers eq. (4)."
     model_args = dict(block="bottleneck_wide", binary=True, num_modules=1, width=256, depth=4, n_points=68, pool="max")
     return binarized_fan(**dict(model_args, **kwargs))
 

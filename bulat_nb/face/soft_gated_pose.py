@@ -20,7 +20,7 @@ __all__ = ['SoftGatedBlock', 'soft_gated_block', 'HybridHourGlass', 'SoftGatedPo
 
 # %% ../../nbs/face/soft_gated_pose.ipynb #69fb85f4
 class SoftGatedBlock(ConvBlock):
-    "FAN's multi-scale block with a soft-gated skip, α ⊙ skip(x) + [y1 ‖ y2 ‖ y3], eq. (2); one gate per output channel."
+    "FAN's multi-scale block with a soft-gated skip, α ⊙ skip(x) + [y1 ‖ y2 ‖ y3], Soft-Gated eq. (2); one gate per output channel."
     def __init__(self, in_planes: int, # input channels
                  out_planes: int, # output channels, divisible by 4
                  alpha_init: float = 0.0, # initial value of every gate (1: plain residual, 0: no skip)
@@ -32,7 +32,7 @@ class SoftGatedBlock(ConvBlock):
         y2 = self.conv2(F.relu(self.bn2(y1)))                   # [B, C/4, H, W]
         y3 = self.conv3(F.relu(self.bn3(y2)))                   # [B, C/4, H, W]
         skip = x if self.downsample is None else self.downsample(x)   # x_l, or its 1×1 projection
-        return self.alpha * skip + torch.cat([y1, y2, y3], 1)   # eq. (2): α ⊙ x_l + F(x_l)
+        return self.alpha * skip + torch.cat([y1, y2, y3], 1)   # Soft-Gated eq. (2): α ⊙ x_l + F(x_l)
 
 # %% ../../nbs/face/soft_gated_pose.ipynb #35fdf7da
 def soft_gated_block(alpha_init: float = 0.0, # initial gate value
@@ -42,7 +42,7 @@ def soft_gated_block(alpha_init: float = 0.0, # initial gate value
 
 # %% ../../nbs/face/soft_gated_pose.ipynb #4c5f23bf
 class HybridHourGlass(HourGlass):
-    "Hourglass whose levels merge the two branches by concatenation + conv, then apply b3 (HG–U-Net hybrid, eq. 4)."
+    "Hourglass whose levels merge the two branches by concatenation + conv, then apply b3 (HG–U-Net hybrid, Soft-Gated eq. 4)."
     def __init__(self, depth: int = 4, # number of 2× down-sampling levels
                  num_features: int = 256, # channels everywhere
                  *, block=ConvBlock, # block factory (in, out) -> module
@@ -51,7 +51,7 @@ class HybridHourGlass(HourGlass):
                 ):
         super().__init__(depth, num_features, block=block, pool=pool)
         if merge_kernel % 2 == 0: raise ValueError(f"merge_kernel must be odd, got {merge_kernel}")
-        for level in range(1, depth + 1):      # Conv: 2C -> C, eq. (4)
+        for level in range(1, depth + 1):      # Conv: 2C -> C, Soft-Gated eq. (4)
             self.add_module(f"merge_{level}", nn.Conv2d(2 * num_features, num_features, merge_kernel,
                                                         padding=merge_kernel // 2, bias=False))
     def _forward(self, level, x):                                             # [B, C, H, W]
@@ -60,7 +60,7 @@ class HybridHourGlass(HourGlass):
         low = self._forward(level - 1, low) if level > 1 else self._modules[f"b2_plus_{level}"](low)
         up2 = F.interpolate(low, scale_factor=2, mode="nearest")                # Up(·)        [B, C, H, W]
         merged = self._modules[f"merge_{level}"](torch.cat([up1, up2], 1))      # Conv[B1 ‖ Up]
-        return self._modules[f"b3_{level}"](merged)                             # B3(·), eq. (4)
+        return self._modules[f"b3_{level}"](merged)                             # B3(·), Soft-Gated eq. (4)
     def forward(self, x):
         s = 2 ** self.depth
         if x.shape[-1] % s or x.shape[-2] % s:
@@ -69,7 +69,7 @@ class HybridHourGlass(HourGlass):
 
 # %% ../../nbs/face/soft_gated_pose.ipynb #210655d4
 class SoftGatedPoseNet(FAN):
-    "Stacked hourglass (FAN) with optional soft-gated blocks (eq. 2) and hybrid HG–U-Net levels (eq. 4)."
+    "Stacked hourglass (FAN) with optional soft-gated blocks (Soft-Gated eq. 2) and hybrid HG–U-Net levels (Soft-Gated eq. 4)."
     def __init__(self, num_modules: int = 4, # stacks
                  *, width: int = 256, # hourglass channels
                  depth: int = 4, # hourglass depth
@@ -96,13 +96,13 @@ def soft_gated_pose_hg_s4_w256(**kwargs) -> SoftGatedPoseNet:
 
 @register_model(input_size=(3, 256, 256))
 def soft_gated_pose_gated_s4_w256(**kwargs) -> SoftGatedPoseNet:
-    "4 stacks, 256 channels, with soft-gated skips (eq. 2) in every block."
+    "4 stacks, 256 channels, with soft-gated skips (Soft-Gated eq. 2) in every block."
     model_args = dict(num_modules=4, width=256, depth=4, n_points=16, gated=True, hybrid=False)
     return SoftGatedPoseNet(**dict(model_args, **kwargs))
 
 @register_model(input_size=(3, 256, 256))
 def soft_gated_pose_hybrid_s4_w256(**kwargs) -> SoftGatedPoseNet:
-    "4 stacks, 256 channels, soft-gated skips and hybrid HG–U-Net levels (eq. 4)."
+    "4 stacks, 256 channels, soft-gated skips and hybrid HG–U-Net levels (Soft-Gated eq. 4)."
     model_args = dict(num_modules=4, width=256, depth=4, n_points=16, gated=True, hybrid=True)
     return SoftGatedPoseNet(**dict(model_args, **kwargs))
 

@@ -115,7 +115,7 @@ def siamese_loss(h: torch.Tensor, # [B, N, h, w] heatmaps predicted for the imag
                  M: torch.Tensor, flip: torch.Tensor, # the transform T (as `random_transforms` returns it)
                  perm: list | None = IBUG68_FLIP,
                 ) -> torch.Tensor:
-    "Consistency ‖T(H(I)) − H(T(I))‖² (mean over the pixels T maps inside the image), eq. (4)."
+    "Consistency ‖T(H(I)) − H(T(I))‖² (mean over the pixels T maps inside the image), Subpixel Heatmaps eq. (4)."
     th = warp(h, M, flip, perm)                                        # T(H(I))
     valid = warp(torch.ones_like(h[:, :1]), M) > 0.999                 # pixels whose source lies inside
     return ((th - h_t) ** 2 * valid).sum() / (valid.sum() * h.shape[1]).clamp(min=1)
@@ -146,7 +146,7 @@ class AugmentCallback(Callback):
 
 # %% ../../nbs/face/subpixel_heatmaps.ipynb #f9b6965d
 class SiameseCallback(Callback):
-    "Train on I and T(I) in one batch (T random): heatmap loss on both plus λ·‖T(H(I)) − H(T(I))‖², eq. (5)."
+    "Train on I and T(I) in one batch (T random): heatmap loss on both plus λ·‖T(H(I)) − H(T(I))‖², Subpixel Heatmaps eq. (5)."
     order = 20
     def __init__(self, weight: float = 1.0, stride: int = 4, seed: int = 1, perm=IBUG68_FLIP, **kw):
         self.weight, self.stride, self.kw, self.perm = weight, stride, kw, perm
@@ -185,10 +185,10 @@ def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
                   *, bs: int = 32, seed: int = 0, stride: int = 4,
                   mode: str = "continuous", # target encoding of `encode_heatmaps`
                   sigma: float = 1.0, # target Gaussian std, heatmap pixels
-                  siamese: float | None = None, # λ of eq. (5); None: one view; 0: both views, no consistency term
+                  siamese: float | None = None, # λ of Subpixel Heatmaps eq. (5); None: one view; 0: both views, no consistency term
                   augment: bool = False, # random flip/rotation/scale/shift of every batch
                  ) -> Learner:
-    "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency, eq. (5)."
+    "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency, Subpixel Heatmaps eq. (5)."
     x, y = np.asarray(x), to_heatmap_coords(torch.as_tensor(np.asarray(pts)), stride)   # eq. (S): heatmap-pixel targets
     dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)
     cbs = ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
@@ -199,7 +199,7 @@ def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
 
 # %% ../../nbs/face/subpixel_heatmaps.ipynb #0f51bc28
 def subpixel_recipe(mode: str = "continuous", # target encoding
-                    siamese: float | None = None, # λ of eq. (5) (None: one view; 0: two views without the consistency term)
+                    siamese: float | None = None, # λ of Subpixel Heatmaps eq. (5) (None: one view; 0: two views without the consistency term)
                     *, bs: int = 32, sigma: float = 1.0):
     "One arm's training as a `LandmarkExperiment` fit: fn(model, split, epochs, lr, seed) -> training curve."
     def fit(model, split, epochs, lr, seed):

@@ -23,7 +23,7 @@ __all__ = ['VARIANTS', 'fgsm', 'pgd', 'AdversarialTraining', 'WeightDropConv2d',
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, # a classifier (logits), images in [0, 1], labels
          eps: float, # L∞ radius ε
         ) -> torch.Tensor:
-    "FGSM, eq. (4) in one step with α = ε and no random start: x + ε·sign(∇ₓ CE), clipped to [0, 1]."
+    "FGSM, Defensive Tensorization eq. (4) in one step with α = ε and no random start: x + ε·sign(∇ₓ CE), clipped to [0, 1]."
     x = x.detach().clone().requires_grad_(True)
     g, = torch.autograd.grad(F.cross_entropy(model(x), y), x)
     return (x + eps * g.sign()).clamp(0, 1).detach()
@@ -33,25 +33,25 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, # a classifier (logi
         eps: float, # L∞ radius ε
         alpha: float, # step size α
         steps: int, # iterations
-        *, eot: int = 1, # draws K of a randomised model averaged per step, eq. (5) (1: plain PGD, eq. 4)
+        *, eot: int = 1, # draws K of a randomised model averaged per step, Defensive Tensorization eq. (5) (1: plain PGD, Defensive Tensorization eq. 4)
         random_start: bool = True, # start from a uniform point of the ε-ball (Madry et al.)
         generator: torch.Generator | None = None, # for the random start
        ) -> torch.Tensor:
-    "L∞ PGD, eq. (4); with `eot` > 1, EOT-PGD, eq. (5): each step follows the sign of the gradient averaged over `eot` forward passes."
+    "L∞ PGD, Defensive Tensorization eq. (4); with `eot` > 1, EOT-PGD, Defensive Tensorization eq. (5): each step follows the sign of the gradient averaged over `eot` forward passes."
     if eps < 0 or alpha <= 0 or steps < 1 or eot < 1: raise ValueError(f"need eps >= 0, alpha > 0, steps >= 1, eot >= 1; got {eps}, {alpha}, {steps}, {eot}")
     x = x.detach()
     adv = x.clone()
     if random_start: adv = (adv + torch.empty_like(x).uniform_(-eps, eps, generator=generator)).clamp(0, 1)
     for _ in range(steps):
         adv.requires_grad_(True)
-        g = sum(torch.autograd.grad(F.cross_entropy(model(adv), y), adv)[0] for _ in range(eot)) / eot   # eq. (5)'s mean
+        g = sum(torch.autograd.grad(F.cross_entropy(model(adv), y), adv)[0] for _ in range(eot)) / eot   # Defensive Tensorization eq. (5)'s mean
         adv = adv.detach() + alpha * g.sign()
-        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)                                    # Π of eq. (4)
+        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)                                    # Π of Defensive Tensorization eq. (4)
     return adv.detach()
 
 # %% ../../nbs/tensor/defensive_tensorization.ipynb #e358320d
 class AdversarialTraining(Callback):
-    "Eq. (3): each training batch replaced by its PGD examples (eq. 4, or EOT-PGD eq. 5 with `eot` > 1), made in eval mode."
+    "Defensive Tensorization eq. (3): each training batch replaced by its PGD examples (Defensive Tensorization eq. 4, or EOT-PGD Defensive Tensorization eq. 5 with `eot` > 1), made in eval mode."
     order = -5                                            # before any callback that reads the batch
     def __init__(self, eps: float, alpha: float, steps: int, eot: int = 1):
         self.eps, self.alpha, self.steps, self.eot = eps, alpha, steps, eot
@@ -77,7 +77,7 @@ class WeightDropConv2d(nn.Conv2d):
 
 # %% ../../nbs/tensor/defensive_tensorization.ipynb #942a74fc
 class BinaryTuckerConv2d(nn.Module):
-    "A binary convolution sign(I) ⊛ (α ⊙ sign(W̃)) whose latent kernel W̃ is a Tucker tensor with tensor dropout, eq. (2)."
+    "A binary convolution sign(I) ⊛ (α ⊙ sign(W̃)) whose latent kernel W̃ is a Tucker tensor with tensor dropout, Defensive Tensorization eq. (2)."
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  *, rank=None, # Tucker rank of the latent kernel [C_out, C_in, k, k]
                  padding: int = 1, p: float = 0.0, drop_modes=None, drop_test: bool = False):

@@ -20,7 +20,7 @@ def transduct(conv: FactorizedConv, # a 2-D convolution with a CP kernel
               k_t: int = 3,         # temporal kernel size (odd)
               freeze: bool = True,  # train only the new temporal factor (the bias stays trainable)
              ) -> FactorizedConv:
-    "A 3-D CP convolution equal to `conv` applied frame by frame: its factors plus a centred-delta temporal factor, eq. (2)."
+    "A 3-D CP convolution equal to `conv` applied frame by frame: its factors plus a centred-delta temporal factor, HO-CPConv eq. (2)."
     if conv.factorization != "cp": raise ValueError(f"transduction needs a CP kernel, got {conv.factorization!r}")
     if len(conv.weight.shape) != 4: raise ValueError(f"need a 2-D convolution, got kernel shape {conv.weight.shape}")
     if k_t < 1 or k_t % 2 == 0: raise ValueError(f"k_t must be odd and >= 1 (a centred delta), got {k_t}")
@@ -28,7 +28,7 @@ def transduct(conv: FactorizedConv, # a 2-D convolution with a CP kernel
     new = FactorizedConv(c_in, c_out, (k_t, kh, kw), factorization="cp", rank=conv.weight.rank, order=3,
                          stride=(1, *_per_mode(conv.stride, 2)), padding=(k_t // 2, *_per_mode(conv.padding, 2)),
                          dilation=(1, *_per_mode(conv.dilation, 2)), bias=conv.bias is not None)
-    u_t = torch.zeros(k_t, conv.weight.rank); u_t[k_t // 2] = 1.0                           # the centred delta, eq. (2)
+    u_t = torch.zeros(k_t, conv.weight.rank); u_t[k_t // 2] = 1.0                           # the centred delta, HO-CPConv eq. (2)
     old = list(conv.weight.factors)
     with torch.no_grad():
         new.weight.weights.copy_(conv.weight.weights)                                       # lambda
@@ -40,7 +40,7 @@ def transduct(conv: FactorizedConv, # a 2-D convolution with a CP kernel
 
 # %% ../../nbs/tensor/ho_cpconv.ipynb #dbf3c315
 class CPNet(nn.Module):
-    "CP-convolution CNN, eq. (1): 2-D on images (clips: logits averaged over frames) or 3-D on clips [B, T, C, H, W]."
+    "CP-convolution CNN, HO-CPConv eq. (1): 2-D on images (clips: logits averaged over frames) or 3-D on clips [B, T, C, H, W]."
     def __init__(self, in_channels: int = 1, widths=(16, 32, 32), # channels of the three convolutions
                  rank: int = 8,       # CP rank R of every kernel
                  n_classes: int = 4,
@@ -73,7 +73,7 @@ def transduct_net(net: CPNet,         # a trained 2-D network
                   k_t: int = 3,       # temporal kernel size
                   freeze: bool = True, # keep the spatial and channel factors fixed (train u_t, BN and the head)
                  ) -> CPNet:
-    "The 3-D `CPNet` that starts as `net`'s frame average: transducted convolutions, eq. (2), copied BN and classifier."
+    "The 3-D `CPNet` that starts as `net`'s frame average: transducted convolutions, HO-CPConv eq. (2), copied BN and classifier."
     if net.order != 2: raise ValueError("transduct_net needs a 2-D CPNet")
     new = CPNet(net.in_channels, net.widths, net.rank, net.n_classes, order=3, k_t=k_t)
     for i, (old, m) in enumerate(zip(net.body, new.body)):

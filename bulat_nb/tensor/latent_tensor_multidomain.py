@@ -20,14 +20,14 @@ from .blocks import TuckerWeight
 __all__ = ['ADAPT', 'DOMAINS', 'DomainParams', 'LatentTensorNet', 'to_8x8', 'make_domains', 'latent_tensor_digits']
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #d96a4e1f
-ADAPT = {"factors": ("factors", "bn", "head"),                  # the method, eq. (2): own Tucker factors, BN and classifier
+ADAPT = {"factors": ("factors", "bn", "head"),                  # the method, Latent Tensor eq. (2): own Tucker factors, BN and classifier
          "bn_head": ("bn", "head"),                             # batch-norm adaptation: own BN and classifier only
          "head": ("head",),                                     # a classifier on frozen features (BN statistics frozen too)
          "full": ("factors", "bn", "head", "core", "stem")}     # everything, the shared core and first convolution included
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #3ab0b44d
 class DomainParams(nn.Module):
-    "One domain's parameters: Tucker factors U_t^(k) of eq. (2) (copied from `factors`), `n_bn` batch norms and a classifier."
+    "One domain's parameters: Tucker factors U_t^(k) of Latent Tensor eq. (2) (copied from `factors`), `n_bn` batch norms and a classifier."
     def __init__(self, factors: Sequence[torch.Tensor], # initial factors [n_k, r_k]; copied, never shared
                  width: int,     # channels C (of every batch norm and of the classifier's input)
                  n_bn: int,      # batch norms: one per convolution
@@ -41,7 +41,7 @@ class DomainParams(nn.Module):
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #eeb7ee78
 # One class of ~75 lines: its six methods share the domain bookkeeping and read best together.
 class LatentTensorNet(nn.Module):
-    "A residual CNN whose 3x3 kernels are one Tucker tensor, eq. (1): a core shared by all domains; per-domain factors, BN and classifier, eq. (2)."
+    "A residual CNN whose 3x3 kernels are one Tucker tensor, Latent Tensor eq. (1): a core shared by all domains; per-domain factors, BN and classifier, Latent Tensor eq. (2)."
     def __init__(self, width: int = 32,   # channels C of every block
                  blocks: int = 3,         # basic blocks (two 3x3 convolutions each), 2x2 average pooling between them
                  rank: float = 0.5,       # Tucker rank of the two channel modes as a fraction of C (the other modes: full)
@@ -55,7 +55,7 @@ class LatentTensorNet(nn.Module):
         self.shape = (blocks, 2, width, width, 3, 3)                 # modes: block, conv in block, C_out, C_in, k_h, k_w
         rc = max(1, round(rank * width))
         self.rank = (blocks, 2, rc, rc, 3, 3)
-        self.core = TuckerWeight(self.shape, self.rank, std=std or math.sqrt(2 / (9 * width))).core   # G, eq. (1)
+        self.core = TuckerWeight(self.shape, self.rank, std=std or math.sqrt(2 / (9 * width))).core   # G, Latent Tensor eq. (1)
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
         self.domains = nn.ModuleDict()
         self.active, self.mode = None, "full"
@@ -92,14 +92,14 @@ class LatentTensorNet(nn.Module):
         return self
 
     def n_added(self, mode: str = "factors", n_classes: int = 10) -> int:
-        "Parameters one new domain trains in `mode`, eq. (3); for `full`, a whole network (core and first convolution too)."
+        "Parameters one new domain trains in `mode`, Latent Tensor eq. (3); for `full`, a whole network (core and first convolution too)."
         if mode not in ADAPT: raise ValueError(f"mode must be one of {tuple(ADAPT)}, got {mode!r}")
         size = {"factors": sum(n * r for n, r in zip(self.shape, self.rank)), "bn": 2 * self.width * (1 + 2 * self.blocks),
                 "head": (self.width + 1) * n_classes, "core": math.prod(self.rank), "stem": self.stem.weight.numel()}
         return sum(size[part] for part in ADAPT[mode])
 
     def kernels(self, name: str | None = None) -> torch.Tensor:
-        "Domain `name`'s kernels [B, 2, C, C, 3, 3], eq. (2): the shared core times the domain's factors."
+        "Domain `name`'s kernels [B, 2, C, C, 3, 3], Latent Tensor eq. (2): the shared core times the domain's factors."
         return tl.tucker_to_tensor((self.core, list(self.domains[name or self.active].factors)))
 
     def forward(self, x: torch.Tensor, name: str | None = None) -> torch.Tensor:

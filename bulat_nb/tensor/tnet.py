@@ -100,7 +100,7 @@ def tensorize(net: FAN, # from `tnet_fan`; changed in place
 def factorize_layers(net: FAN, # from `tnet_fan`; changed in place
                      rank, # every layer's Tucker rank (r_out, r_in, r_h, r_w), or an int / None as `FactorizedConv` takes it
                     ) -> FAN:
-    "The layer-by-layer alternative, eq. (4): each of T-Net's layers as its own Tucker-factorised convolution."
+    "The layer-by-layer alternative, T-Net eq. (4): each of T-Net's layers as its own Tucker-factorised convolution."
     for blk, a in tensor_layers(net).values():
         C = blk.out_planes
         setattr(blk, a, FactorizedConv(C, C, 3, factorization="tucker", rank=rank, padding=1, bias=False))

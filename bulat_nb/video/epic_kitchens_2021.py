@@ -174,7 +174,7 @@ def resnet_tiny_gsf(**kwargs) -> GSFResNet:
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #0154d7f1
 class VerbNounTSN(nn.Module):
-    "TSN-style clip classifier: per-frame 2D backbone, dropout, verb and noun heads, average consensus of logits (eq. 1)."
+    "TSN-style clip classifier: per-frame 2D backbone, dropout, verb and noun heads, average consensus of logits (EPIC-2021 eq. 1)."
     def __init__(self, base_model: nn.Module, # frame backbone with `forward_features` ([B·T, 3, H, W] -> [B·T, D]) and `num_features`
                  *, num_segments: int = 8, # frames per clip T
                  n_verb: int = 97, # verb classes
@@ -190,7 +190,7 @@ class VerbNounTSN(nn.Module):
         B, T = x.shape[:2]
         if T != self.num_segments: raise ValueError(f"clip has {T} frames, the model expects num_segments={self.num_segments}")
         f = self.drop(self.base_model.forward_features(x.flatten(0, 1)))   # [B·T, D]
-        return tuple(fc(f).view(B, T, -1).mean(1) for fc in (self.fc_verb, self.fc_noun))   # eq. (1): mean over frames
+        return tuple(fc(f).view(B, T, -1).mean(1) for fc in (self.fc_verb, self.fc_noun))   # EPIC-2021 eq. (1): mean over frames
 
 # %% ../../nbs/video/epic_kitchens_2021.ipynb #b62b3fc4
 @register_model(input_size=(8, 3, 224, 224))
@@ -226,7 +226,7 @@ def average_scores(scores, # a list of [B, K] logits, one per ensemble member
                    space: str = "softmax", # "softmax": average probabilities; "logits": average raw scores
                    weights=None, # optional member weights (normalised to sum to 1)
                   ) -> torch.Tensor: # [B, K]
-    "Score averaging of an ensemble, eq. (8)."
+    "Score averaging of an ensemble, EPIC-2021 eq. (8)."
     if space not in ("softmax", "logits"): raise ValueError(f"space must be 'softmax' or 'logits', got {space!r}")
     if len({tuple(s.shape) for s in scores}) != 1: raise ValueError(f"members' scores differ in shape: {[tuple(s.shape) for s in scores]}")
     w = torch.ones(len(scores)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
@@ -245,7 +245,7 @@ def verb_noun_action_accuracy(verb_scores, noun_scores, # [B, n_verb], [B, n_nou
 def gsf_overhead(model_gsf: nn.Module, model_2d: nn.Module, # the same network with and without GSF
                  frames: torch.Tensor, # [B·T, 3, H, W] input
                 ) -> dict:
-    "MACs of a GSF network vs its 2D counterpart, plus the element-wise multiplies GSF adds (eqs. 3, 6)."
+    "MACs of a GSF network vs its 2D counterpart, plus the element-wise multiplies GSF adds (EPIC-2021 eqs. 3, 6)."
     elementwise, hooks = [0], []
     for m in model_gsf.modules():
         if isinstance(m, GSF): hooks.append(m.register_forward_hook(lambda m, i, o: elementwise.__setitem__(0, elementwise[0] + 3 * m.fPlane * (i[0].numel() // i[0].shape[1]))))

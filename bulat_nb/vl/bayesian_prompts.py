@@ -21,7 +21,7 @@ __all__ = ['kl_std_normal', 'sample_residual', 'log_mean_exp', 'elbo_loss', 'Inf
 def kl_std_normal(mu: torch.Tensor, # posterior means `[..., d]`
                   logvar: torch.Tensor, # posterior log-variances log σ² `[..., d]`
                  ) -> torch.Tensor:
-    "KL(N(μ, diag σ²) ‖ N(0, I)) averaged over the last dimension, eq. (5)'s second term: `[...]`."
+    "KL(N(μ, diag σ²) ‖ N(0, I)) averaged over the last dimension, Bayesian Prompts eq. (5)'s second term: `[...]`."
     return 0.5 * (logvar.exp() + mu**2 - 1 - logvar).mean(-1)           # ½(σ² + μ² − 1 − log σ²), mean over d
 
 # %% ../../nbs/vl/bayesian_prompts.ipynb #9e65a5ac
@@ -30,7 +30,7 @@ def sample_residual(mu: torch.Tensor, # means `[..., d]`
                     n_samples: int, # L, the number of draws
                     generator: torch.Generator | None = None, # seeds ε
                    ) -> torch.Tensor:
-    "L reparameterised draws r_l = μ + σ ⊙ ε_l, ε_l ~ N(0, I), eq. (4): `[L, ..., d]`, differentiable in μ and log σ²."
+    "L reparameterised draws r_l = μ + σ ⊙ ε_l, ε_l ~ N(0, I), Bayesian Prompts eq. (4): `[L, ..., d]`, differentiable in μ and log σ²."
     if n_samples < 1: raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
     return mu.unsqueeze(0) + eps * (0.5 * logvar).exp().unsqueeze(0)     # σ = exp(½ log σ²)
@@ -39,7 +39,7 @@ def sample_residual(mu: torch.Tensor, # means `[..., d]`
 def log_mean_exp(x: torch.Tensor, # log-probabilities, with the L draws along `dim`
                  dim: int = 0,
                 ) -> torch.Tensor:
-    "log((1/L) Σ_l exp(x_l)) along `dim` (logsumexp − log L): the log of the mean probability, eqs. (5)–(6)."
+    "log((1/L) Σ_l exp(x_l)) along `dim` (logsumexp − log L): the log of the mean probability, Bayesian Prompts eqs. (5)–(6)."
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
 
 # %% ../../nbs/vl/bayesian_prompts.ipynb #db2eb32e
@@ -48,21 +48,21 @@ def elbo_loss(log_probs: torch.Tensor, # log p(c | x_b, r_l) `[L, B, C]`
               kl: torch.Tensor, # KL of q to the prior: a scalar (global q) or `[B]` (image-conditioned q)
               kl_weight: float = 1e-3, # β (the official 0.001)
              ) -> torch.Tensor:
-    "Eq. (5): −(1/B) Σ_b log (1/L) Σ_l p(y_b | x_b, r_l) + β · KL (averaged over the batch when per image)."
+    "Bayesian Prompts eq. (5): −(1/B) Σ_b log (1/L) Σ_l p(y_b | x_b, r_l) + β · KL (averaged over the batch when per image)."
     L = log_probs.shape[0]
     ll = log_probs.gather(-1, labels.view(1, -1, 1).expand(L, -1, 1)).squeeze(-1)  # log p(y_b | x_b, r_l)  [L, B]
     return -log_mean_exp(ll, 0).mean() + kl_weight * kl.mean()
 
 # %% ../../nbs/vl/bayesian_prompts.ipynb #14b357a0
 class InferenceNet(nn.Sequential):
-    "Linear(in, hidden) – ELU – Linear(hidden, hidden) – ELU – Linear(hidden, out): μ_φ or log σ²_φ of eq. (2)."
+    "Linear(in, hidden) – ELU – Linear(hidden, hidden) – ELU – Linear(hidden, out): μ_φ or log σ²_φ of Bayesian Prompts eq. (2)."
     def __init__(self, in_dim: int, hidden: int, out_dim: int):
         super().__init__(nn.Linear(in_dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(), nn.Linear(hidden, out_dim))
 
 # %% ../../nbs/vl/bayesian_prompts.ipynb #47ed31a7
 class BayesianPrompts(nn.Module):
-    "Bayesian prompt learning: CoOp's context plus one residual r ~ q (global, or q(r | x) from the image) on every token, eqs. (1)–(4)."
-    def __init__(self, prompt_learner: PromptLearner, # CoOp's prompts; its `ctx` are the v_m of eq. (1)
+    "Bayesian prompt learning: CoOp's context plus one residual r ~ q (global, or q(r | x) from the image) on every token, Bayesian Prompts eqs. (1)–(4)."
+    def __init__(self, prompt_learner: PromptLearner, # CoOp's prompts; its `ctx` are the v_m of Bayesian Prompts eq. (1)
                  *, conditional: bool = False, # image-conditioned q(r | x) (on CoCoOp) instead of a global q(r) (on CoOp)
                  vis_dim: int | None = None, # width of the image features (conditional only)
                  n_samples: int = 10, # L, draws per forward (the official default)
@@ -77,12 +77,12 @@ class BayesianPrompts(nn.Module):
             self.mu = nn.Parameter(torch.zeros(d))                                                   # official init μ = 0
             self.logvar = nn.Parameter(torch.rand(d, generator=torch.Generator().manual_seed(seed)))  # log σ² ~ U(0, 1)
     def posterior(self, img: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        "(μ, log σ²) of eq. (2): `[d]` each for the global q, `[B, d]` for q(r | x) of image features `img` `[B, vis_dim]`."
+        "(μ, log σ²) of Bayesian Prompts eq. (2): `[d]` each for the global q, `[B, d]` for q(r | x) of image features `img` `[B, vis_dim]`."
         return (self.mu_net(img), self.logvar_net(img)) if self.conditional else (self.mu, self.logvar)
     def class_features(self, r: torch.Tensor, # residuals `[..., d]`
                        prompt_learner: PromptLearner | None = None, # whose class names (default: the trained ones)
                       ) -> torch.Tensor:
-        "Normalised class features g(t_c(r)) `[..., C, D]` of eq. (1): the learned context plus r on every token."
+        "Normalised class features g(t_c(r)) `[..., C, D]` of Bayesian Prompts eq. (1): the learned context plus r on every token."
         pl = prompt_learner or self.prompt_learner
         if pl.n_ctx != self.prompt_learner.n_ctx: raise ValueError(f"n_ctx differs: {pl.n_ctx} vs {self.prompt_learner.n_ctx}")
         ctx = self.prompt_learner.ctx + r.reshape(-1, 1, r.shape[-1])            # v_m + r, every token  [N, M, d]
@@ -92,7 +92,7 @@ class BayesianPrompts(nn.Module):
     def forward(self, img: torch.Tensor, scale, # normalised image features `[B, vis_dim]`, logit scale τ
                 *, n_samples: int | None = None, generator: torch.Generator | None = None,
                 prompt_learner: PromptLearner | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        "Logits `[L, B, C]` of eq. (1) under L draws r_l ~ q (eq. 4), and q's (μ, log σ²)."
+        "Logits `[L, B, C]` of Bayesian Prompts eq. (1) under L draws r_l ~ q (Bayesian Prompts eq. 4), and q's (μ, log σ²)."
         mu, logvar = self.posterior(img)
         r = sample_residual(mu, logvar, n_samples or self.n_samples, generator)   # [L, d] or [L, B, d]
         feats = self.class_features(r, prompt_learner)                            # [L, C, D] or [L, B, C, D]
@@ -102,7 +102,7 @@ class BayesianPrompts(nn.Module):
 def part_log_predictive(logits: torch.Tensor, # `[L, N, K]` logits of L draws over all K classes
                         split: dict, # `base` and `novel` class ids (disjoint, covering the K classes)
                        ) -> torch.Tensor:
-    "Eq. (6) in log space with each part's own softmax: `[N, K]`, base columns among base classes, novel among novel."
+    "Bayesian Prompts eq. (6) in log space with each part's own softmax: `[N, K]`, base columns among base classes, novel among novel."
     out = torch.empty(logits.shape[1:], dtype=logits.dtype)
     for part in ("base", "novel"):
         ids = torch.as_tensor(split[part])
@@ -113,11 +113,11 @@ def part_log_predictive(logits: torch.Tensor, # `[L, N, K]` logits of L draws ov
 def fit_bayes_prompts(task: dict, # a `few_shot_task`
                       *, steps: int, lr: float, # optimisation steps and peak learning rate (`fit_adapter`)
                       n_samples: int = 2, # L draws per step
-                      kl_weight: float = 1e-3, # β of eq. (5)
+                      kl_weight: float = 1e-3, # β of Bayesian Prompts eq. (5)
                       conditional: bool = False, # image-conditioned posterior instead of the global one
                       n_ctx: int = 4, ctx_init: str = "a photo of a", batch_size: int = 32, seed: int = 0,
                      ) -> tuple[BayesianPrompts, list[float], list[float]]:
-    "Bayesian prompts trained with eq. (5) on the task's base-class training images: the model, per-step losses and KLs."
+    "Bayesian prompts trained with Bayesian Prompts eq. (5) on the task's base-class training images: the model, per-step losses and KLs."
     base = [int(c) for c in task["base"]]
     pl = PromptLearner(load_text_tower(), [task["classnames"][c] for c in base], n_ctx=n_ctx, ctx_init=ctx_init)
     bp = BayesianPrompts(pl, conditional=conditional, vis_dim=task["f_train"].shape[1], n_samples=n_samples, seed=seed)
@@ -134,11 +134,11 @@ def fit_bayes_prompts(task: dict, # a `few_shot_task`
 # %% ../../nbs/vl/bayesian_prompts.ipynb #2bba98a9
 @torch.no_grad()
 def bayes_logits(bp: BayesianPrompts, task: dict, # trained prompts, a `few_shot_task`
-                 *, n_samples: int = 10, # L draws of eq. (6)
+                 *, n_samples: int = 10, # L draws of Bayesian Prompts eq. (6)
                  seed: int = 0, # seeds the draws
                  chunk: int = 64, # images per text-tower batch (conditional posterior only)
                 ) -> torch.Tensor:
-    "Eq. (6) on the task's test images (`f_test`) over all its class names, softmax within base and within novel: `[n, 64]` log-probabilities."
+    "Bayesian Prompts eq. (6) on the task's test images (`f_test`) over all its class names, softmax within base and within novel: `[n, 64]` log-probabilities."
     pl = PromptLearner(bp.prompt_learner.tower, task["classnames"], n_ctx=bp.prompt_learner.n_ctx)   # all 64 names
     g, f = torch.Generator().manual_seed(seed), task["f_test"]
     run = lambda img: bp(img, task["scale"], n_samples=n_samples, generator=g, prompt_learner=pl)[0]
