@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 # %% auto #0
-__all__ = ['ALPHA', 'learner_curve', 'stalled', 'Runs', 'run_arms', 'summarize', 'ms', 'welch_p', 'decide', 'claim', 'select_lr',
-           'plot_arms', 'plot_curves', 'plot_experiment', 'verdict']
+__all__ = ['ALPHA', 'learner_curve', 'stalled', 'Runs', 'run_arms', 'summarize', 'ms', 'welch_p', 'decide', 'claim',
+           'require_learned', 'select_lr', 'plot_arms', 'plot_curves', 'plot_experiment', 'verdict']
 
 # %% ../nbs/08_experiment.ipynb #60fdc78e
 import numpy as np
@@ -246,6 +246,24 @@ def _runs_claim(self: Runs, claim_text: str, # the paper's claim
                  long_budget=(long.budget / self.budget) if lg else None, **kwargs)
 
 Runs.claim = _runs_claim
+
+# %% ../nbs/08_experiment.ipynb #68d64316
+def require_learned(rec: dict, # a claim record (`bulat_nb.experiment.claim`) about a quantity derived from several arms
+                    arms: dict, # arm name -> per-seed metric values of every arm the quantity is computed from
+                    trivial: float, # the trivial baseline of that metric (e.g. `mean_shape_score`)
+                    higher_is_better: bool, # direction of the metric
+                    trivial_name: str = "the trivial baseline",
+                    margin: float = 0.0, # every seed must beat the baseline by more than this
+                   ) -> dict:
+    "The claim, or a copy marked `not tested` when an arm it is derived from does not clearly beat the trivial baseline."
+    why = []
+    for arm, v in arms.items():
+        v = np.asarray(v, dtype=float); gain = (v - trivial) if higher_is_better else (trivial - v)
+        if (gain <= margin).any(): why.append(f"{arm} vs {trivial_name}: {int((gain <= margin).sum())} of {v.size} seeds do not beat it ({ms(v)} vs {trivial:.2f})")
+        elif v.size > 1 and decide(v, float(trivial), higher_is_better)["state"] != "holds":
+            why.append(f"{arm} vs {trivial_name}: not significantly better over seeds ({ms(v)} vs {trivial:.2f})")
+    if not why: return rec
+    return {**rec, "state": "not tested", "reason": "; ".join(([rec["reason"]] if rec.get("reason") else []) + why)}
 
 # %% ../nbs/08_experiment.ipynb #7ae86935
 def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`

@@ -18,7 +18,7 @@ from .poses import cached_poses
 
 # %% auto #0
 __all__ = ['TASKS', 'landmark_task', 'heatmap_targets', 'predict_points', 'landmark_score', 'mean_shape', 'mean_shape_score',
-           'require_learned', 'LandmarkExperiment']
+           'LandmarkExperiment']
 
 # %% ../../nbs/face/05_landmark_tasks.ipynb #64e59369
 TASKS = ("faces", "poses")
@@ -103,23 +103,8 @@ def mean_shape_score(task: dict, # from `landmark_task`
     s = task[split]
     return landmark_score(task["kind"], np.broadcast_to(mean_shape(task["train"]), s["pts"].shape), s, norm)
 
-# %% ../../nbs/face/05_landmark_tasks.ipynb #68d64316
-def require_learned(rec: dict, # a claim record (`bulat_nb.experiment.claim`) about a quantity derived from several arms
-                    arms: dict, # arm name -> per-seed metric values of every arm the quantity is computed from
-                    trivial: float, # the trivial baseline of that metric (e.g. `mean_shape_score`)
-                    higher_is_better: bool, # direction of the metric
-                    trivial_name: str = "the trivial baseline",
-                    margin: float = 0.0, # every seed must beat the baseline by more than this
-                   ) -> dict:
-    "The claim, or a copy marked `not tested` when an arm it is derived from does not clearly beat the trivial baseline."
-    why = []
-    for arm, v in arms.items():
-        v = np.asarray(v, dtype=float); gain = (v - trivial) if higher_is_better else (trivial - v)
-        if (gain <= margin).any(): why.append(f"{arm} vs {trivial_name}: {int((gain <= margin).sum())} of {v.size} seeds do not beat it ({ms(v)} vs {trivial:.2f})")
-        elif v.size > 1 and decide(v, float(trivial), higher_is_better)["state"] != "holds":
-            why.append(f"{arm} vs {trivial_name}: not significantly better over seeds ({ms(v)} vs {trivial:.2f})")
-    if not why: return rec
-    return {**rec, "state": "not tested", "reason": "; ".join(([rec["reason"]] if rec.get("reason") else []) + why)}
+# %% ../../nbs/face/05_landmark_tasks.ipynb #c0991872
+from ..experiment import require_learned  # re-exported; defined and tested in `08_experiment`
 
 # %% ../../nbs/face/05_landmark_tasks.ipynb #eae40c68
 # one class over 40 lines: its methods share the task, the recipe and the cache of trained networks
