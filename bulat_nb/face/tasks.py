@@ -103,7 +103,7 @@ def mean_shape_score(task: dict, # from `landmark_task`
     s = task[split]
     return landmark_score(task["kind"], np.broadcast_to(mean_shape(task["train"]), s["pts"].shape), s, norm)
 
-# %% ../../nbs/face/05_landmark_tasks.ipynb #c0991872
+# %% ../../nbs/face/05_landmark_tasks.ipynb #b0727a88
 from ..experiment import require_learned  # re-exported; defined and tested in `08_experiment`
 
 # %% ../../nbs/face/05_landmark_tasks.ipynb #eae40c68
