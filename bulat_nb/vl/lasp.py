@@ -33,7 +33,7 @@ LASP_TEMPLATES = (
 def template_bank(classnames: list[str], # class names, in the order the learned prompts use
                   templates=LASP_TEMPLATES, # hand-crafted templates, each with one `{}`
                  ) -> torch.Tensor:
-    "Frozen normalised text features h_{t,j} of template t filled with class j, eq. (2): `[T, C, 384]`."
+    "Frozen normalised text features h_{t,j} of template t filled with class j, LASP eq. (2): `[T, C, 384]`."
     tower = load_text_tower()
     return torch.stack([tower.encode([tpl.format(name) for name in classnames]) for tpl in templates])
 
@@ -42,7 +42,7 @@ def text_to_text_loss(learned: torch.Tensor, # normalised learned-prompt feature
                       templates: torch.Tensor, # normalised hand-crafted features h `[T, C, D]`, same class order
                       scale, # logit scale τ
                      ) -> torch.Tensor:
-    "L_TT of eq. (2) as the official code computes it: softmax over the learned prompts i, target i = j."
+    "L_TT of LASP eq. (2) as the official code computes it: softmax over the learned prompts i, target i = j."
     logits = scale * torch.einsum("id,tjd->tij", learned, templates)          # τ ĝ_i·h_{t,j}  [T, C (i), C (j)]
     target = torch.arange(len(learned)).expand(len(templates), -1)            # template j's own prompt is i = j  [T, C]
     return F.cross_entropy(logits, target)                                    # log-softmax over dim 1, mean over (t, j)
@@ -53,28 +53,28 @@ def perturb_templates(templates: torch.Tensor, # hand-crafted features `[T, C, D
                       p: float = 0.5, # probability of perturbing this step (official 0.5)
                       std: float = 0.05, # noise standard deviation (official 0.05)
                      ) -> torch.Tensor:
-    "Eq. (4): with probability p, h + N(0, std²) on every entry (not renormalised); else h unchanged."
+    "LASP eq. (4): with probability p, h + N(0, std²) on every entry (not renormalised); else h unchanged."
     if torch.rand(1, generator=generator).item() < p:                         # one coin per step
         return templates + std * torch.randn(templates.shape, generator=generator, dtype=templates.dtype)
     return templates
 
 # %% ../../nbs/vl/lasp.ipynb #1a687d36
 def norm_affine_params(module: nn.Module) -> list[nn.Parameter]:
-    "The affine weights and biases of every normalisation layer of `module` (what eq. (6) re-calibrates)."
+    "The affine weights and biases of every normalisation layer of `module` (what LASP eq. (6) re-calibrates)."
     norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
     return [p for m in module.modules() if isinstance(m, norms) for p in (m.weight, m.bias) if p is not None]
 
 # %% ../../nbs/vl/lasp.ipynb #2d2d73d0
-# over 40 lines: one class of seven short methods, so that the whole model of eqs. (1)-(6) reads in one place
+# over 40 lines: one class of seven short methods, so that the whole model of LASP eqs. (1)-(6) reads in one place
 class LASP(nn.Module):
-    "Soft prompts trained with eq. (3): image cross-entropy (1) + λ·L_TT (2), with optional virtual classes and re-calibration (5)–(6)."
+    "Soft prompts trained with LASP eq. (3): image cross-entropy (1) + λ·L_TT (2), with optional virtual classes and re-calibration (5)–(6)."
     def __init__(self, prompt_learner: PromptLearner, # prompts of the L_TT classes: the n_image image classes first
                  templates: torch.Tensor, # hand-crafted features h `[T, C, D]` of the same classes in the same order
                  *, n_image: int | None = None, # how many leading classes the images are labelled with (default: all)
-                 lam: float = 5.0, # λ of eq. (3) (official 5)
-                 noise_p: float = 0.5, # probability of the template noise, eq. (4)
-                 correction: bool = False, # learn the text bias w of eq. (5)
-                 image_tower: nn.Module | None = None, # re-calibrate this tower's norm layers, eq. (6) (it is not copied)
+                 lam: float = 5.0, # λ of LASP eq. (3) (official 5)
+                 noise_p: float = 0.5, # probability of the template noise, LASP eq. (4)
+                 correction: bool = False, # learn the text bias w of LASP eq. (5)
+                 image_tower: nn.Module | None = None, # re-calibrate this tower's norm layers, LASP eq. (6) (it is not copied)
                  norm_lr_mult: float = 0.1): # learning-rate multiplier of the norm parameters (official 0.1)
         super().__init__()
         C = len(prompt_learner.classnames)
@@ -94,7 +94,7 @@ class LASP(nn.Module):
         if self.image_tower is not None: self.image_tower.eval()
         return self
     def text_features(self, prompt_learner: PromptLearner | None = None) -> torch.Tensor:
-        "ĝ of eq. (5) for `prompt_learner`'s class names (default: the L_TT classes), with the learned context: `[C, D]`."
+        "ĝ of LASP eq. (5) for `prompt_learner`'s class names (default: the L_TT classes), with the learned context: `[C, D]`."
         g = (prompt_learner or self.prompt_learner)(ctx=self.prompt_learner.ctx)
         return F.normalize(g + self.w, dim=-1) if self.w is not None else g
     def image_features(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -102,14 +102,14 @@ class LASP(nn.Module):
         return self.image_tower(inputs) if self.image_tower is not None else inputs
     def loss(self, inputs: torch.Tensor, y: torch.Tensor, scale, # images or features `[B, ...]`, labels in [0, n_image), τ
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        "Eq. (3): (L_CE + λ·L_TT, L_TT) on one batch; L_TT is 0 (and draws nothing) when λ = 0."
+        "LASP eq. (3): (L_CE + λ·L_TT, L_TT) on one batch; L_TT is 0 (and draws nothing) when λ = 0."
         txt = self.text_features()                                                          # [C, D], one text pass
-        ce = F.cross_entropy(class_logits(self.image_features(inputs), txt[:self.n_image], scale), y)   # eq. (1)
+        ce = F.cross_entropy(class_logits(self.image_features(inputs), txt[:self.n_image], scale), y)   # LASP eq. (1)
         if self.lam == 0: return ce, torch.zeros(())
-        ltt = text_to_text_loss(txt, perturb_templates(self.templates, generator, self.noise_p), scale)   # eqs. (2), (4)
+        ltt = text_to_text_loss(txt, perturb_templates(self.templates, generator, self.noise_p), scale)   # LASP eqs. (2), (4)
         return ce + self.lam * ltt, ltt
     def param_groups(self, lr: float) -> list[dict]:
-        "AdamW groups: context (and w) at `lr`, the norm parameters at `norm_lr_mult`·lr (eq. 6)."
+        "AdamW groups: context (and w) at `lr`, the norm parameters at `norm_lr_mult`·lr (LASP eq. 6)."
         groups = [{"params": [self.prompt_learner.ctx] + ([self.w] if self.w is not None else []), "lr": lr}]
         if self.image_tower is not None: groups.append({"params": norm_affine_params(self.image_tower), "lr": lr * self.norm_lr_mult})
         return groups
@@ -117,12 +117,12 @@ class LASP(nn.Module):
 # %% ../../nbs/vl/lasp.ipynb #93938ba0
 def fit_lasp(task: dict, # a `few_shot_task`
              *, steps: int, lr: float, # optimisation steps and peak learning rate (`fit_adapter`)
-             lam: float = 5.0, # λ of eq. (3)
+             lam: float = 5.0, # λ of LASP eq. (3)
              virtual: bool = False, # LASP-V: the novel class names join L_TT as virtual classes
-             correction: bool = False, # the text bias w of eq. (5)
-             recalibrate: bool = False, # train the image tower's normalisation affine parameters, eq. (6)
+             correction: bool = False, # the text bias w of LASP eq. (5)
+             recalibrate: bool = False, # train the image tower's normalisation affine parameters, LASP eq. (6)
              bank: torch.Tensor | None = None, # `template_bank` of the task's class names `[T, 64, D]` (default: all 35 templates)
-             noise_p: float = 0.5, # probability of the template noise, eq. (4)
+             noise_p: float = 0.5, # probability of the template noise, LASP eq. (4)
              n_ctx: int = 4, ctx_init: str | None = "a photo of a", batch_size: int = 32, seed: int = 0,
             ) -> tuple[LASP, list[float], list[float]]:
     "LASP (or LASP-V) trained on the task's base-class training images: the model, per-step losses and L_TT values."
@@ -149,7 +149,7 @@ def lasp_logits(model: LASP, task: dict, # a trained model, a `few_shot_task`
                 images: str = "test", # which of the task's image sets: "test" or "val"
                 chunk: int = 512, # images per image-tower batch (re-calibrated tower only)
                ) -> torch.Tensor:
-    "Logits `[n, 64]` of the task's images over all its class names: learned context (and w) on every name, eq. (1)."
+    "Logits `[n, 64]` of the task's images over all its class names: learned context (and w) on every name, LASP eq. (1)."
     pl = PromptLearner(model.prompt_learner.tower, task["classnames"], n_ctx=model.prompt_learner.n_ctx, ctx_init=None)
     if model.image_tower is not None:
         model.image_tower.eval(); x = torch.as_tensor(task[f"x_{images}"])
