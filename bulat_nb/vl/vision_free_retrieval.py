@@ -126,12 +126,12 @@ def recall_at_k(scores: torch.Tensor, # `[Q, G]` query–gallery scores (higher 
                 relevant: torch.Tensor, # `[Q, G]` bool relevance; every query needs at least one relevant item
                 ks=(1, 5), # the k of each recall
                ) -> dict:
-    "R@k (%) of eq. (3): the share of queries with a relevant item among their k best (ties: lower gallery index first)."
+    "R@k (%) of Vision-free retrieval eq. (3): the share of queries with a relevant item among their k best (ties: lower gallery index first)."
     if scores.shape != relevant.shape: raise ValueError(f"scores {tuple(scores.shape)} and relevant {tuple(relevant.shape)} differ")
     if not relevant.any(1).all(): raise ValueError("every query needs at least one relevant gallery item")
     order = torch.argsort(scores, dim=1, descending=True, stable=True)           # [Q, G] gallery indices, best first
     hits = relevant.gather(1, order)                                             # relevance in ranked order
-    return {f"R@{k}": 100.0 * hits[:, :k].any(1).float().mean().item() for k in ks}   # eq. (3)
+    return {f"R@{k}": 100.0 * hits[:, :k].any(1).float().mean().item() for k in ks}   # Vision-free retrieval eq. (3)
 
 # %% ../../nbs/vl/vision_free_retrieval.ipynb #37382c0e
 ATTRIBUTE_WORDS = tuple(sorted(set(COLOURS) | set(SHAPES) | set(SIZES) | {w for p in POSITIONS for w in p.split()}))
@@ -153,12 +153,12 @@ def bow_scores(queries: list[str], docs: list[str], # query texts and gallery de
 # %% ../../nbs/vl/vision_free_retrieval.ipynb #b9662b16
 def modality_gap(a: torch.Tensor, b: torch.Tensor, # two sets of embeddings `[N, d]` and `[M, d]` (normalised here)
                 ) -> float:
-    "Eq. (4): the distance between the mean L2-normalised embeddings of `a` and of `b` (Liang et al., 2022)."
-    return float((F.normalize(a, dim=-1).mean(0) - F.normalize(b, dim=-1).mean(0)).norm())   # eq. (4)
+    "Vision-free retrieval eq. (4): the distance between the mean L2-normalised embeddings of `a` and of `b` (Liang et al., 2022)."
+    return float((F.normalize(a, dim=-1).mean(0) - F.normalize(b, dim=-1).mean(0)).norm())   # Vision-free retrieval eq. (4)
 
 # %% ../../nbs/vl/vision_free_retrieval.ipynb #ca31a172
 class CalibrationHead(nn.Module):
-    "Eq. (1)'s h: an affine map of frozen text embeddings shared by queries and descriptions, then L2 normalisation."
+    "Vision-free retrieval eq. (1)'s h: an affine map of frozen text embeddings shared by queries and descriptions, then L2 normalisation."
     def __init__(self, dim: int = 384, # embedding width (MiniLM's 384)
                  *, init_scale: float = 10.0): # initial logit scale t of the calibration loss
         super().__init__()
@@ -166,7 +166,7 @@ class CalibrationHead(nn.Module):
         with torch.no_grad(): self.proj.weight.copy_(torch.eye(dim)); self.proj.bias.zero_()   # W = I, b = 0
         self.logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)))                  # t = exp(logit_scale)
     def scale(self) -> torch.Tensor: return self.logit_scale.exp().clamp(max=100)
-    def forward(self, e: torch.Tensor) -> torch.Tensor: return F.normalize(self.proj(e), dim=-1)   # h(e), eq. (1)
+    def forward(self, e: torch.Tensor) -> torch.Tensor: return F.normalize(self.proj(e), dim=-1)   # h(e), Vision-free retrieval eq. (1)
 
 # %% ../../nbs/vl/vision_free_retrieval.ipynb #9b747a3b
 def calibrate(q: torch.Tensor, d: torch.Tensor, # frozen embeddings `[N, d]` of training captions and of their images' descriptions
@@ -175,14 +175,14 @@ def calibrate(q: torch.Tensor, d: torch.Tensor, # frozen embeddings `[N, d]` of 
               lr: float = 3e-3, batch_size: int = 128, weight_decay: float = 0.0,
               seed: int = 0, # seeds the batch order
              ) -> tuple[CalibrationHead, list[float]]:
-    "Vision-free calibration: the head of eq. (1) trained with the multi-positive InfoNCE of eq. (2); the head and its losses."
+    "Vision-free calibration: the head of Vision-free retrieval eq. (1) trained with the multi-positive InfoNCE of Vision-free retrieval eq. (2); the head and its losses."
     if q.shape != d.shape or len(q) != len(cap_id): raise ValueError(f"need q, d [N, d] and cap_id [N]; got {tuple(q.shape)}, {tuple(d.shape)}, {len(cap_id)}")
     head = CalibrationHead(q.shape[1])
     if steps == 0: return head, []
     q, d, cap = q.detach(), d.detach(), torch.as_tensor(cap_id)
     def loss_fn(idx):
         pos = cap[idx][:, None] == cap[idx][None, :]                             # same caption -> positive
-        return multi_positive_loss(head(q[idx]), head(d[idx]), pos, head.scale())   # eq. (2)
+        return multi_positive_loss(head(q[idx]), head(d[idx]), pos, head.scale())   # Vision-free retrieval eq. (2)
     losses = fit_adapter(loss_fn, list(head.parameters()), n_train=len(q), steps=steps, lr=lr, batch_size=batch_size,
                          weight_decay=weight_decay, seed=seed)
     return head, losses
