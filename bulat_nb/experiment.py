@@ -74,31 +74,64 @@ class Runs:
     def __repr__(self): return f"Runs({len(self.arms)} arms × {len(self.seeds)} seeds, budget {self.budget}×)\n{self.summary()}"
 
 # %% ../nbs/08_experiment.ipynb #81bc2b19
+_JOBS: list = []   # the (name, fn, seed, budget) jobs of a parallel `run_arms`, inherited by its forked workers
+
+def _job(name: str, fn, seed: int, budget: float) -> tuple[dict, list | None, float]:
+    "One arm on one seed: seeded first, timed; its metrics, its curve (or None) and its seconds."
+    set_seed(seed); t0 = time.perf_counter()
+    out = fn(seed, budget)
+    if not isinstance(out, dict): raise TypeError(f"arm {name!r} must return a dict of metrics, got {type(out).__name__}")
+    out = dict(out)
+    curve = [float(v) for v in out.pop("curve")] if "curve" in out else None
+    return out, curve, time.perf_counter() - t0
+
+def _worker_start():
+    "A forked worker: one torch thread, and no writes to the parent's streams (a notebook kernel's belong to the kernel)."
+    import torch
+    torch.set_num_threads(1)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+
+def _worker_job(i: int) -> tuple[int, tuple]: return i, _job(*_JOBS[i])
+
 def run_arms(arms: dict, # arm name -> `fn(seed, budget) -> dict` of metrics (plus an optional "curve")
              seeds: list[int], # the seeds; every arm runs on every seed
              budget: float = 1.0, # training-budget multiplier handed to every arm (≥ 2 for the budget check)
              progress: bool | None = None, # progress bar on stderr (default: on, except under nbdev-test)
              desc: str = "arms", # the progress bar's label
+             workers: int = 1, # processes at once, one torch thread each (1: in turn, in this process)
             ) -> Runs:
     "Run every arm on every seed (seed-major), seeding before each and timing it; return the `Runs`."
+    global _JOBS
     if not arms: raise ValueError("no arms to run")
     if not seeds: raise ValueError("no seeds: n_seeds must be at least 1")
     if budget <= 0: raise ValueError(f"budget must be positive, got {budget}")
+    if workers < 1: raise ValueError(f"workers must be >= 1, got {workers}")
     from tqdm import tqdm
     show = (not os.environ.get("IN_TEST")) if progress is None else progress
+    jobs = [(name, fn, seed, budget) for seed in seeds for name, fn in arms.items()]
+    results = {}
+    with tqdm(total=len(jobs), desc=desc, disable=not show, file=sys.stderr, mininterval=2) as bar:
+        if workers == 1 or len(jobs) == 1:
+            for i, job in enumerate(jobs):
+                bar.set_postfix_str(f"{job[0]}, seed {job[2]}")
+                results[i] = _job(*job); bar.update()
+        else:
+            import multiprocessing as mp
+            if "fork" not in mp.get_all_start_methods(): raise RuntimeError("workers > 1 needs the fork start method (Linux); use workers=1")
+            _JOBS = jobs                                   # set before the pool forks: the workers inherit the closures
+            try:
+                with mp.get_context("fork").Pool(min(workers, len(jobs)), initializer=_worker_start) as pool:
+                    bar.set_postfix_str(f"{min(workers, len(jobs))} workers")
+                    for i, res in pool.imap_unordered(_worker_job, range(len(jobs))):
+                        results[i] = res; bar.update()
+            finally: _JOBS = []
     rows, curves = [], {}
-    with tqdm(total=len(arms) * len(seeds), desc=desc, disable=not show, file=sys.stderr, mininterval=2) as bar:
-        for seed in seeds:
-            for name, fn in arms.items():
-                bar.set_postfix_str(f"{name}, seed {seed}")
-                set_seed(seed); t0 = time.perf_counter()
-                out = fn(seed, budget)
-                if not isinstance(out, dict): raise TypeError(f"arm {name!r} must return a dict of metrics, got {type(out).__name__}")
-                out = dict(out)
-                if "curve" in out: curves[name, seed] = [float(v) for v in out.pop("curve")]
-                rows.append({"arm": name, "seed": seed, **out, "seconds": time.perf_counter() - t0})
-                bar.update()
+    for i, (name, _, seed, _) in enumerate(jobs):
+        out, curve, seconds = results[i]
+        if curve is not None: curves[name, seed] = curve
+        rows.append({"arm": name, "seed": seed, **out, "seconds": seconds})
     return Runs(rows, curves, budget)
+
 
 # %% ../nbs/08_experiment.ipynb #2ab70e3f
 def summarize(df: pd.DataFrame, # one row per run
@@ -271,11 +304,12 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
               seed: int = 0, # the seed of the sweep
               higher_is_better: bool = True, # direction of the validation score
               progress: bool | None = None, # progress bar (default: off under nbdev-test)
+              workers: int = 1, # processes at once, one torch thread each (see `run_arms`)
              ) -> tuple[dict, pd.DataFrame]:
     "Each arm's best learning rate on the validation split, and the full grid of scores."
     if not lrs: raise ValueError("the learning-rate grid is empty")
     grid = run_arms({f"{a}@{lr:g}": (lambda s, b, fn=fn, lr=lr: {"score": float(fn(lr, s))}) for a, fn in arms.items() for lr in lrs},
-                    [seed], progress=progress, desc="lr sweep")
+                    [seed], progress=progress, desc="lr sweep", workers=workers)
     table = pd.DataFrame([{"arm": a, "lr": lr, "score": grid.values(f"{a}@{lr:g}", "score")[0]} for a in arms for lr in lrs])
     pick = table.loc[table.groupby("arm", sort=False)["score"].idxmax() if higher_is_better else table.groupby("arm", sort=False)["score"].idxmin()]
     return dict(zip(pick.arm, pick.lr)), table
