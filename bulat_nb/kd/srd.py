@@ -72,12 +72,12 @@ def seen_class_teacher(seed: int = 0, # training seed
 def cross_network_logits(student_feat: torch.Tensor, # φ(f_s) [B, C_T, *spatial]: the projected student features
                          teacher_fc: nn.Linear, # h_T: the teacher's classifier on its pooled features (C_T -> K)
                         ) -> torch.Tensor:
-    "z_{s→t} = h_T(GAP φ(f_s)), SRD (1): [B, C_T, *spatial] -> [B, K]; the teacher's weights get no gradient."
+    "z_{s→t} = h_T(GAP φ(f_s)), SRD eq. (1): [B, C_T, *spatial] -> [B, K]; the teacher's weights get no gradient."
     if student_feat.dim() < 3 or student_feat.shape[1] != teacher_fc.in_features:
         raise ValueError(f"need features [B, {teacher_fc.in_features}, *spatial], got shape {tuple(student_feat.shape)}")
     pooled = student_feat.flatten(2).mean(-1)                                              # GAP φ(f_s), [B, C_T]
     bias = None if teacher_fc.bias is None else teacher_fc.bias.detach()
-    return F.linear(pooled, teacher_fc.weight.detach(), bias)                              # SRD (1): W_T · GAP φ(f_s) + b_T
+    return F.linear(pooled, teacher_fc.weight.detach(), bias)                              # SRD eq. (1): W_T · GAP φ(f_s) + b_T
 
 # %% ../../nbs/kd/srd.ipynb #1a01cd6c
 def srd_loss(student_feat: torch.Tensor, # φ(f_s) [B, C_T, *spatial]
@@ -85,14 +85,14 @@ def srd_loss(student_feat: torch.Tensor, # φ(f_s) [B, C_T, *spatial]
              teacher_fc: nn.Linear, # h_T (C_T -> K)
              feat_weight: float = 1.0, # λ: weight of the pooled-feature term (3)
             ) -> torch.Tensor:
-    "SRD (2) + λ·(3): mean squared error of cross-network and teacher logits, plus of the pooled features; no teacher gradient."
+    "SRD eq. (2) + λ·eq. (3): mean squared error of cross-network and teacher logits, plus of the pooled features; no teacher gradient."
     if student_feat.shape[:2] != teacher_feat.shape[:2]:
         raise ValueError(f"batch and channels must match: {tuple(student_feat.shape)} vs {tuple(teacher_feat.shape)}")
     f_t = teacher_feat.detach()
     with torch.no_grad(): z_t = cross_network_logits(f_t, teacher_fc)                # z_t = h_T(GAP f_t)
-    logit_term = F.mse_loss(cross_network_logits(student_feat, teacher_fc), z_t)         # SRD (2), mean over B and K
+    logit_term = F.mse_loss(cross_network_logits(student_feat, teacher_fc), z_t)         # SRD eq. (2), mean over B and K
     gap_s, gap_t = student_feat.flatten(2).mean(-1), f_t.flatten(2).mean(-1)             # [B, C_T]
-    feat_term = (gap_s - gap_t).pow(2).mean()                                            # SRD (3), mean over B and C_T
+    feat_term = (gap_s - gap_t).pow(2).mean()                                            # SRD eq. (3), mean over B and C_T
     return logit_term + feat_weight * feat_term
 
 # %% ../../nbs/kd/srd.ipynb #e3aa4358
@@ -126,14 +126,14 @@ class UnlabelledStream:
 
 # %% ../../nbs/kd/srd.ipynb #de0c2659
 class OpenSetDistillation(Callback):
-    "CE on labelled rows + weight·(SRD (2)+λ(3) or KD) on labelled ∪ unlabelled rows, from a frozen `conv_net` teacher."
+    "CE on labelled rows + weight·(SRD eq. (2) + λ·eq. (3), or KD) on labelled ∪ unlabelled rows, from a frozen `conv_net` teacher."
     order = 5
     def __init__(self, teacher: nn.Sequential, *, method: str = "srd", # "srd" or "kd"
                  unlabelled=None, # the unlabelled pool [N, ...], or None (distil on the labelled batch only)
                  u_bs: int = 32, # unlabelled rows per batch
                  ce_weight: float = 1.0, # weight of the labelled cross-entropy
                  weight: float = 1.0, # β (SRD) or the KD weight
-                 feat_weight: float = 1.0, # λ of SRD (3)
+                 feat_weight: float = 1.0, # λ of SRD eq. (3)
                  T: float = 4.0, # KD temperature
                  teacher_layer: str = "b2", # the teacher's last stage (f_t), pooled into its `head`
                  student_layer: str = "connector", # the student's module giving φ(f_s)
@@ -163,5 +163,5 @@ class OpenSetDistillation(Callback):
         with torch.no_grad(): t_logits = self.teacher(*self.xb)              # z_t on every row (fills the f_t hook)
         if self.method == "kd": dist = kd_loss(self.all_pred, t_logits, self.T)
         else: dist = srd_loss(self.s_hooks.stored[0], self.t_hooks.stored[0], self.fc, self.feat_weight)
-        loss = self.ce_weight * self.learn.loss_grad + self.weight * dist      # SRD (4)
+        loss = self.ce_weight * self.learn.loss_grad + self.weight * dist      # SRD eq. (4)
         self.learn.loss_grad = loss; self.learn.loss = loss.detach()
