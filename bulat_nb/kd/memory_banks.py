@@ -77,10 +77,10 @@ def grouped_instance_loss(logits: torch.Tensor, # [M, N] bank logits v_jᵀv / �
                           groups: torch.Tensor | None = None, # [N] pseudo-class of each bank row (None: every row its own)
                          ) -> torch.Tensor:
     "−log Σ_{j: g(j) = g(i)} P(j | v), averaged over the views: Improving memory banks eq. (4) (eq. (1) with singleton groups)."
-    if groups is None: return F.cross_entropy(logits, idx)                           # eq. (1)
+    if groups is None: return F.cross_entropy(logits, idx)                           # Improving memory banks eq. (1)
     if groups.shape != logits.shape[-1:]: raise ValueError(f"groups must have one entry per bank row ({logits.shape[-1]}), got {tuple(groups.shape)}")
     same = groups[None, :] == groups[idx][:, None]                                   # [M, N]: rows in the view's pseudo-class
-    # eq. (4): log Σ_n exp(z_n) − log Σ_{j ∈ g(i)} exp(z_j)
+    # Improving memory banks eq. (4): log Σ_n exp(z_n) − log Σ_{j ∈ g(i)} exp(z_j)
     return (logits.logsumexp(-1) - logits.masked_fill(~same, float("-inf")).logsumexp(-1)).mean()
 
 # %% ../../nbs/kd/memory_banks.ipynb #6741635b
@@ -93,7 +93,7 @@ def consistency_loss(logits: torch.Tensor, # [B, K, N] bank logits of K views of
     logp = logits.log_softmax(-1)                                                  # log p_i^k
     # KL(p^k ‖ p^l) = Σ_n p^k_n (log p^k_n − log p^l_n), for every ordered pair: [B, K, K]
     kl = (logp.exp()[:, :, None] * (logp[:, :, None] - logp[:, None, :])).sum(-1)
-    return kl.sum((1, 2)).mean() / (K * (K - 1))                                    # eq. (3): the k = l terms are 0
+    return kl.sum((1, 2)).mean() / (K * (K - 1))                                    # Improving memory banks eq. (3): the k = l terms are 0
 
 # %% ../../nbs/kd/memory_banks.ipynb #4e29a1d7
 def union_find(n: int, # number of items
@@ -145,19 +145,19 @@ def bank_loss(bank: MemoryBank, # the memory bank
               f: torch.Tensor, # [B, K, d] features of K views of B samples
               idx: torch.Tensor, # [B] their instance indices
               groups: torch.Tensor | None = None, # [N] pseudo-classes (None: instances)
-              cons_weight: float = 0.0, # λ of eq. (4)
+              cons_weight: float = 0.0, # λ of Improving memory banks eq. (4)
              ) -> torch.Tensor:
-    "L_ID^g over all B·K views (Improving memory banks eqs. (2), (4)) + λ·L_cons (eq. (3))."
+    "L_ID^g over all B·K views (Improving memory banks eqs. (2), (4)) + λ·L_cons (eq. (3) of the same)."
     if f.dim() != 3 or len(f) != len(idx): raise ValueError(f"need features [B, K, d] for {len(idx)} indices, got {tuple(f.shape)}")
     B, K, _ = f.shape
     logits = bank.logits(f)                                                          # [B, K, N]
     loss = grouped_instance_loss(logits.flatten(0, 1), idx.repeat_interleave(K), groups)   # eqs. (2), (4)
-    return loss + cons_weight * consistency_loss(logits) if cons_weight else loss    # + λ eq. (3)
+    return loss + cons_weight * consistency_loss(logits) if cons_weight else loss    # + λ Improving memory banks eq. (3)
 
 # %% ../../nbs/kd/memory_banks.ipynb #3cfb1b3a
 def fit_memory_bank(encoder: nn.Module, # maps a batch of inputs to features [B, d]
                     x, # training inputs [N, ...] (array or tensor)
-                    *, k_views: int = 1, # K views per sample in a batch, eq. (2)
+                    *, k_views: int = 1, # K views per sample in a batch, Improving memory banks eq. (2)
                     cons_weight: float = 0.0, # λ of the consistency term (3)
                     merge: bool = False, # merge nearest neighbours into pseudo-classes on the schedule (c)
                     merge_start: float = 0.5, # `merge_rate`'s start (fraction of the epochs)
@@ -188,9 +188,9 @@ def fit_memory_bank(encoder: nn.Module, # maps a batch of inputs to features [B,
             idx = perm[b * bs:(b + 1) * bs]
             views = aug.views(x[idx], k_views)                                      # [B, K, ...]
             f = encoder(views.flatten(0, 1)).view(len(idx), k_views, -1)            # [B, K, d]
-            loss = bank_loss(bank, f, idx, groups if merge else None, cons_weight)  # eq. (4)
+            loss = bank_loss(bank, f, idx, groups if merge else None, cons_weight)  # Improving memory banks eq. (4)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-            bank.update(idx, f)                                                     # eq. (2): the mean of the K views
+            bank.update(idx, f)                                                     # Improving memory banks eq. (2): the mean of the K views
             curve.append(float(loss.detach()))
     return {"bank": bank, "groups": groups, "curve": curve, "merged": int(N - len(groups.unique()))}
 

@@ -125,6 +125,7 @@ class UnlabelledStream:
         return self.pool[idx]
 
 # %% ../../nbs/kd/srd.ipynb #de0c2659
+# over 40 lines: one fastai callback whose batch mixing, target computation and loss must stay together to be read
 class OpenSetDistillation(Callback):
     "CE on labelled rows + weight·(SRD eq. (2) + λ·eq. (3), or KD) on labelled ∪ unlabelled rows, from a frozen `conv_net` teacher."
     order = 5
