@@ -17,7 +17,8 @@ from ..binary.blocks import BinaryConv2d, SignWeight, sign_ste
 # %% auto #0
 __all__ = ['VARIANTS', 'fgsm', 'pgd', 'AdversarialTraining', 'WeightDropConv2d', 'BinaryTuckerConv2d', 'DefNet',
            'robust_accuracy', 'defensive_tensorization_digits_plain', 'defensive_tensorization_digits_defensive',
-           'defensive_tensorization_digits_binary_defensive']
+           'defensive_tensorization_digits_binary_defensive', 'cifar_resnet18', 'tensorize_convs',
+           'defensive_tensorization_resnet18_cifar10']
 
 # %% ../../nbs/tensor/defensive_tensorization.ipynb #cedd2ba3
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, # a classifier (logits), images in [0, 1], labels
@@ -157,3 +158,39 @@ def defensive_tensorization_digits_binary_defensive(**kwargs) -> DefNet:
     "`DefNet` with binary layers whose latent Tucker kernels (channel rank C/2) carry tensor dropout p = 0.1 at train and test."
     model_args = dict(variant="binary_defensive", width=32, rank=0.5, p=0.1, drop_modes=(0, 1))
     return DefNet(**dict(model_args, **kwargs))
+
+# %% ../../nbs/tensor/defensive_tensorization.ipynb #fefb41bf
+def cifar_resnet18(n_classes: int = 10) -> nn.Module:
+    "ResNet-18 for 32×32 images: torchvision's, with a 3×3 stride-1 stem and no max pooling (the CIFAR ResNet of the robustness literature)."
+    import torchvision
+    net = torchvision.models.resnet18(weights=None, num_classes=n_classes)
+    net.conv1, net.maxpool = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False), nn.Identity()
+    return net
+
+# %% ../../nbs/tensor/defensive_tensorization.ipynb #46f85ee8
+def tensorize_convs(net: nn.Module, # a torchvision ResNet; changed in place
+                    *, rank: float = 0.5, # Tucker rank of the two channel modes, a fraction of each (spatial modes at full rank)
+                    p: float = 0.1, drop_modes=(0, 1), drop_test: bool = True, # tensor dropout, Defensive Tensorization eq. (2)
+                    from_weights: bool = False, # start from the plain kernels, exactly (identity factors; needs rank = 1)
+                   ) -> nn.Module:
+    "Defensive Tensorization eqs. (1)–(2) on a ResNet: each 3×3 convolution of its residual stages (`layer*`) as a Tucker `FactorizedConv` with tensor dropout."
+    if not 0 < rank <= 1: raise ValueError(f"rank is a fraction of the channels in (0, 1], got {rank}")
+    if from_weights and rank != 1: raise ValueError("from_weights copies the kernels exactly: it needs rank = 1")
+    for parent_name, parent in list(net.named_modules()):
+        for name, c in list(parent.named_children()):
+            if not (parent_name.startswith("layer") and isinstance(c, nn.Conv2d) and c.kernel_size == (3, 3)): continue
+            r = (max(1, round(rank * c.out_channels)), max(1, round(rank * c.in_channels)), 3, 3)
+            f = FactorizedConv(c.in_channels, c.out_channels, 3, rank=r, stride=c.stride, padding=c.padding, dilation=c.dilation,
+                               bias=c.bias is not None, p=p, drop_modes=drop_modes, drop_test=drop_test)
+            if from_weights:
+                f.weight = TuckerWeight.from_tensor(c.weight.detach(), identity=True, p=p, drop_modes=drop_modes, drop_test=drop_test)
+                if c.bias is not None: f.bias.data.copy_(c.bias.detach())
+            setattr(parent, name, f)
+    return net
+
+# %% ../../nbs/tensor/defensive_tensorization.ipynb #ecbbf5b3
+@register_model(input_size=(3, 32, 32))
+def defensive_tensorization_resnet18_cifar10(n_classes: int = 10, **kwargs) -> nn.Module:
+    "CIFAR-10 ResNet-18 whose 16 residual 3×3 convolutions are Tucker tensors (channel rank C/2) with tensor dropout p = 0.1 on the channel modes at train and test."
+    model_args = dict(rank=0.5, p=0.1, drop_modes=(0, 1), drop_test=True)
+    return tensorize_convs(cifar_resnet18(n_classes), **dict(model_args, **kwargs))

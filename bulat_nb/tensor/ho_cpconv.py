@@ -6,6 +6,7 @@ Docs: https://bulat-nb.github.io/bulat_nb/tensor/ho_cpconv.html.md"""
 
 # %% ../../nbs/tensor/ho_cpconv.ipynb #c078063c
 from __future__ import annotations
+import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -13,7 +14,8 @@ from ..models import register_model
 from .blocks import FactorizedConv, _per_mode
 
 # %% auto #0
-__all__ = ['transduct', 'CPNet', 'transduct_net', 'ho_cpconv_clips_2d', 'ho_cpconv_clips_3d']
+__all__ = ['transduct', 'CPNet', 'transduct_net', 'ho_cpconv_clips_2d', 'ho_cpconv_clips_3d', 'cp_resnet18', 'ClipNet',
+           'transduct_resnet', 'ho_cpconv_resnet18_2d', 'ho_cpconv_resnet18_3d']
 
 # %% ../../nbs/tensor/ho_cpconv.ipynb #32888e51
 def transduct(conv: FactorizedConv, # a 2-D convolution with a CP kernel
@@ -92,3 +94,61 @@ def ho_cpconv_clips_2d(**kwargs) -> CPNet:
 def ho_cpconv_clips_3d(**kwargs) -> CPNet:
     "The experiment's 3-D `CPNet`: the same with a temporal mode (k_t = 3), four frame-order classes (the clip task)."
     return CPNet(**dict(dict(widths=(16, 32, 32), rank=8, n_classes=4, order=3, k_t=3), **kwargs))
+
+# %% ../../nbs/tensor/ho_cpconv.ipynb #e222b996
+def cp_resnet18(n_classes: int = 2, # outputs (2: valence and arousal)
+                *, rank: float = 1.0, # CP rank of each convolution as a fraction of its output channels
+                in_channels: int = 3,
+               ) -> nn.Module:
+    "torchvision's ResNet-18 with every convolution a CP `FactorizedConv`, HO-CPConv eq. (1), of rank round(rank · C_out)."
+    import torchvision
+    net = torchvision.models.resnet18(weights=None, num_classes=n_classes)
+    if in_channels != 3: net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+    for parent in list(net.modules()):
+        for name, c in list(parent.named_children()):
+            if isinstance(c, nn.Conv2d):
+                setattr(parent, name, FactorizedConv(c.in_channels, c.out_channels, c.kernel_size, factorization="cp",
+                                                     rank=max(1, round(rank * c.out_channels)), stride=c.stride,
+                                                     padding=c.padding, bias=c.bias is not None))
+    return net
+
+# %% ../../nbs/tensor/ho_cpconv.ipynb #268759a5
+class ClipNet(nn.Module):
+    "A 3-D network on clips [B, T, C, H, W] (it runs on [B, C, T, H, W])."
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5: raise ValueError(f"a clip network takes [B, T, C, H, W], got shape {tuple(x.shape)}")
+        return self.net(x.transpose(1, 2))
+
+# %% ../../nbs/tensor/ho_cpconv.ipynb #dbe6ee40
+def transduct_resnet(net: nn.Module, # a 2-D ResNet from `cp_resnet18` (trained or not); left unchanged
+                     k_t: int = 3,    # temporal kernel size of the k x k convolutions (1 x 1 ones get k_t = 1)
+                     freeze: bool = True, # train only the temporal factors (and BN, biases, classifier)
+                    ) -> ClipNet:
+    "The 3-D ResNet that starts as `net`'s average over frames: convolutions transducted, HO-CPConv eq. (2), BN as BatchNorm3d, pooling over space."
+    net = copy.deepcopy(net)
+    for parent in list(net.modules()):
+        for name, c in list(parent.named_children()):
+            if isinstance(c, FactorizedConv): new = transduct(c, k_t if max(c.weight.shape[2:]) > 1 else 1, freeze)
+            elif isinstance(c, nn.BatchNorm2d):
+                new = nn.BatchNorm3d(c.num_features, c.eps, c.momentum); new.load_state_dict(c.state_dict())
+            elif isinstance(c, nn.MaxPool2d):
+                new = nn.MaxPool3d((1, *_per_mode(c.kernel_size, 2)), (1, *_per_mode(c.stride, 2)), (0, *_per_mode(c.padding, 2)))
+            elif isinstance(c, nn.AdaptiveAvgPool2d): new = nn.AdaptiveAvgPool3d(1)
+            elif isinstance(c, (nn.Conv2d, nn.AvgPool2d)): raise TypeError(f"{name}: only CP convolutions can be transducted, got {type(c).__name__}")
+            else: continue
+            setattr(parent, name, new)
+    return ClipNet(net)
+
+# %% ../../nbs/tensor/ho_cpconv.ipynb #aa96d123
+@register_model(input_size=(3, 112, 112))
+def ho_cpconv_resnet18_2d(**kwargs) -> nn.Module:
+    "ResNet-18 with every convolution a CP convolution of rank C_out, two outputs (valence, arousal), on 112² face images."
+    return cp_resnet18(**dict(dict(n_classes=2, rank=1.0), **kwargs))
+
+@register_model(input_size=(8, 3, 112, 112))
+def ho_cpconv_resnet18_3d(k_t: int = 3, freeze: bool = True, **kwargs) -> ClipNet:
+    "`ho_cpconv_resnet18_2d` transducted to clips of 112² frames (k_t = 3): the 3-D network that starts as the frame average."
+    return transduct_resnet(ho_cpconv_resnet18_2d(**kwargs), k_t, freeze)

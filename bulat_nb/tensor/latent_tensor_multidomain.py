@@ -17,7 +17,8 @@ from ..models import register_model
 from .blocks import TuckerWeight
 
 # %% auto #0
-__all__ = ['ADAPT', 'DOMAINS', 'DomainParams', 'LatentTensorNet', 'to_8x8', 'make_domains', 'latent_tensor_digits']
+__all__ = ['ADAPT', 'DOMAINS', 'DomainParams', 'LatentTensorNet', 'per_layer_ranks', 'PerLayerTuckerNet', 'to_8x8',
+           'make_domains', 'latent_tensor_digits', 'LatentResNet26', 'latent_tensor_resnet26']
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #d96a4e1f
 ADAPT = {"factors": ("factors", "bn", "head"),                  # the method, Latent Tensor eq. (2): own Tucker factors, BN and classifier
@@ -115,6 +116,61 @@ class LatentTensorNet(nn.Module):
             if b < self.blocks - 1: x = F.avg_pool2d(x, 2)
         return d.head(x.mean((2, 3)))
 
+# %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #4edb0936
+def per_layer_ranks(width: int,    # channels C of every layer
+                    n_layers: int, # layers L, each with two C x r_l factors
+                    budget: int,   # at most this many factor parameters per domain, sum_l 2 C r_l
+                   ) -> tuple:
+    "Per-layer channel ranks r_l of (4), as equal as possible (larger first), with the most factor parameters sum_l 2 C r_l <= `budget`."
+    most = min(budget // (2 * width), n_layers * width)       # sum_l r_l
+    if most < n_layers: raise ValueError(f"budget {budget} is below one rank per layer ({2 * width * n_layers} parameters)")
+    q, extra = divmod(most, n_layers)
+    return tuple(q + (l < extra) for l in range(n_layers))
+
+# %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #4ee23a38
+class PerLayerTuckerNet(LatentTensorNet):
+    "`LatentTensorNet` with each 3x3 kernel its own Tucker-2 tensor, eq. (4): cores G_l shared by all domains; per-domain U_out,l, U_in,l, BN and classifier."
+    def __init__(self, width: int = 32, blocks: int = 3,
+                 ranks: Sequence[int] = (16,) * 6, # channel rank r_l of each of the 2 * blocks kernels
+                 in_channels: int = 1, std: float | None = None):
+        super().__init__(width, blocks, 1.0, in_channels, std)
+        ranks = tuple(int(r) for r in ranks)
+        if len(ranks) != 2 * blocks or not all(1 <= r <= width for r in ranks):
+            raise ValueError(f"need {2 * blocks} ranks in [1, {width}], got {ranks}")
+        self.layer_ranks = ranks
+        self.shape, self.rank = (width,) * (4 * blocks), tuple(r for r in ranks for _ in range(2))   # factors: U_out,l, U_in,l
+        del self.core                                                  # the joint core of (1) is replaced by one core per layer
+        self.core = nn.ParameterList([TuckerWeight((width, width, 3, 3), (r, r, 3, 3), std=std or math.sqrt(2 / (9 * width))).core
+                                      for r in ranks])
+
+    def kernels(self, name: str | None = None) -> torch.Tensor:
+        "Domain `name`'s kernels [B, 2, C, C, 3, 3], eq. (4): each layer's core times the domain's two factors of that layer."
+        f = self.domains[name or self.active].factors
+        W = [torch.einsum("rskl,or,is->oikl", g, f[2 * l], f[2 * l + 1]) for l, g in enumerate(self.core)]   # G_l x_1 U_out,l x_2 U_in,l
+        return torch.stack(W).unflatten(0, (self.blocks, 2))
+
+    def n_added(self, mode: str = "factors", n_classes: int = 10) -> int:
+        "(3) with the per-layer factors of (4); `full` counts the per-layer cores instead of a joint one."
+        n = super().n_added(mode, n_classes)                            # the parent counts prod(self.rank) for a core
+        return n + (sum(g.numel() for g in self.core) - math.prod(self.rank) if "core" in ADAPT[mode] else 0)
+
+    @classmethod
+    def from_latent(cls, net: LatentTensorNet, source: str, ranks: Sequence[int]) -> "PerLayerTuckerNet":
+        "Domain `source` of `net` with each kernel truncated on its own (HOSVD of its channel modes at r_l): cores, a `source` domain (factors, BN, classifier), first convolution."
+        m = cls(net.width, net.blocks, ranks, in_channels=net.stem.in_channels)
+        m.stem.load_state_dict(net.stem.state_dict())
+        src, factors = net.domains[source], []
+        d = m.add_domain(source, src.head.out_features)
+        with torch.no_grad():
+            for l, (w, r) in enumerate(zip(net.kernels(source).flatten(0, 1), m.layer_ranks)):         # W_l [C, C, 3, 3]
+                u_out = torch.linalg.svd(w.flatten(1), full_matrices=False)[0][:, :r]                # leading left singular vectors, mode 1
+                u_in = torch.linalg.svd(w.transpose(0, 1).flatten(1), full_matrices=False)[0][:, :r]  # mode 2
+                m.core[l].copy_(torch.einsum("oikl,or,is->rskl", w, u_out, u_in))                   # G_l = W_l x_1 U_out^T x_2 U_in^T
+                factors += [u_out, u_in]
+            for f, u in zip(d.factors, factors): f.copy_(u)
+        d.bns.load_state_dict(src.bns.state_dict()); d.head.load_state_dict(src.head.state_dict())
+        return m
+
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #8faa4caf
 DOMAINS = ("digits", "rotated", "inverted")   # the new domains, learned in this order after the source
 
@@ -145,4 +201,90 @@ def latent_tensor_digits(**kwargs) -> LatentTensorNet:
     "`LatentTensorNet` of the experiment: C = 32, three blocks, channel rank C/2, with a `source` domain."
     net = LatentTensorNet(**dict(dict(width=32, blocks=3, rank=0.5), **kwargs))
     net.add_domain("source")
+    return net
+
+# %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #63feb453
+# One class of ~70 lines, as `LatentTensorNet`: the domain bookkeeping and the forward share the stage layout.
+class LatentResNet26(nn.Module):
+    "Rebuffi's ResNet-26 with one Tucker tensor per stage over its 7 identically shaped 3x3 kernels, Latent Tensor eq. (1); per-domain factors, BN and classifier, eq. (2)."
+    def __init__(self, widths: Sequence[int] = (64, 128, 256), # channels of the three stages
+                 rank: float = 0.5, in_channels: int = 3, stem: int = 32, # channel-mode rank fraction; stem channels
+                ):
+        super().__init__()
+        self.widths, self.stem_width = tuple(widths), stem
+        self.shapes = [(7, C, C, 3, 3) for C in self.widths]           # modes: layer in the stage, C_out, C_in, k_h, k_w
+        self.ranks = [(7, max(1, round(rank * C)), max(1, round(rank * C)), 3, 3) for C in self.widths]
+        self.cores = nn.ParameterList([TuckerWeight(s, r, std=math.sqrt(2 / (9 * s[1]))).core for s, r in zip(self.shapes, self.ranks)])
+        self.stem = nn.Conv2d(in_channels, stem, 3, padding=1, bias=False)
+        c_in = [stem, *self.widths[:-1]]
+        if any(c != 2 * i for c, i in zip(self.widths, c_in)): raise ValueError(f"each stage doubles the channels (shortcut by zero channels), got {self.widths} after {stem}")
+        self.down = nn.ModuleList([nn.Conv2d(i, C, 3, stride=2, padding=1, bias=False) for i, C in zip(c_in, self.widths)])
+        self.bn_widths = [stem] + [C for C in self.widths for _ in range(8)] + [self.widths[-1]]   # stem, 8 per stage, final
+        self.domains, self.active, self.mode = nn.ModuleDict(), None, "full"
+
+    def add_domain(self, name: str, n_classes: int = 10, init_from: str | None = None) -> nn.Module:
+        "A new domain: factors and BN copied from `init_from` (or fresh orthonormal factors), and a new classifier."
+        if name in self.domains: raise ValueError(f"domain {name!r} exists already")
+        src = self.domains[init_from] if init_from is not None else None
+        d = nn.Module()
+        d.factors = nn.ParameterList([nn.Parameter(f.detach().clone()) for f in src.factors] if src is not None else
+                                     [nn.Parameter(torch.linalg.qr(torch.randn(n, r))[0]) for s, rk in zip(self.shapes, self.ranks) for n, r in zip(s, rk)])
+        d.bns = nn.ModuleList([nn.BatchNorm2d(c) for c in self.bn_widths])
+        if src is not None: d.bns.load_state_dict(src.bns.state_dict())
+        d.head = nn.Linear(self.widths[-1], n_classes)
+        self.domains[name] = d
+        if self.active is None: self.active = name
+        return d
+
+    def adapt(self, name: str, mode: str = "factors") -> "LatentResNet26":
+        "Make `name` the active domain and leave trainable only what `ADAPT[mode]` lists (`stem`: the stem and down-sampling convolutions)."
+        if mode not in ADAPT: raise ValueError(f"mode must be one of {tuple(ADAPT)}, got {mode!r}")
+        d = self.domains[name]
+        parts = {"core": list(self.cores), "stem": [*self.stem.parameters(), *self.down.parameters()], "factors": list(d.factors),
+                 "bn": list(d.bns.parameters()), "head": list(d.head.parameters())}
+        for q in self.parameters(): q.requires_grad_(False)
+        for part in ADAPT[mode]:
+            for q in parts[part]: q.requires_grad_(True)
+        self.active, self.mode = name, mode
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> "LatentResNet26":
+        "`nn.Module.train`, except that in the `head` mode the active domain's batch norms keep their statistics."
+        super().train(mode)
+        if mode and self.mode == "head" and self.active is not None: self.domains[self.active].bns.eval()
+        return self
+
+    def n_added(self, mode: str = "factors", n_classes: int = 10) -> int:
+        "Parameters one new domain trains in `mode`, Latent Tensor eq. (3)."
+        size = {"factors": sum(n * r for s, rk in zip(self.shapes, self.ranks) for n, r in zip(s, rk)), "bn": 2 * sum(self.bn_widths),
+                "head": (self.widths[-1] + 1) * n_classes, "core": sum(math.prod(r) for r in self.ranks),
+                "stem": self.stem.weight.numel() + sum(c.weight.numel() for c in self.down)}
+        return sum(size[part] for part in ADAPT[mode])
+
+    def kernels(self, name: str | None = None) -> list:
+        "Domain `name`'s kernels, one [7, C, C, 3, 3] tensor per stage, Latent Tensor eq. (2)."
+        f = list(self.domains[name or self.active].factors)
+        return [tl.tucker_to_tensor((g, f[5 * s:5 * s + 5])) for s, g in enumerate(self.cores)]
+
+    def forward(self, x: torch.Tensor, name: str | None = None) -> torch.Tensor:
+        "Logits of domain `name` (default: the active one) for images `x` [N, in_channels, H, W]."
+        d = self.domains[name or self.active]
+        bn = iter(d.bns)
+        x = next(bn)(self.stem(x))                                           # Rebuffi's stem: conv, BN (no ReLU)
+        for W, down in zip(self.kernels(name), self.down):
+            h = F.relu(next(bn)(down(x)))                                    # first block: stride-2 conv ...
+            sc = F.avg_pool2d(x, 2)
+            x = F.relu(torch.cat([sc, torch.zeros_like(sc)], 1) + next(bn)(F.conv2d(h, W[0], padding=1)))   # ... shortcut: pool, zero channels
+            for b in range(3):                                               # three C -> C blocks
+                h = F.relu(next(bn)(F.conv2d(x, W[1 + 2 * b], padding=1)))
+                x = F.relu(x + next(bn)(F.conv2d(h, W[2 + 2 * b], padding=1)))
+        return d.head(F.relu(next(bn)(x)).mean((2, 3)))
+
+# %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #762dce87
+@register_model(input_size=(3, 64, 64))
+def latent_tensor_resnet26(**kwargs) -> LatentResNet26:
+    "`LatentResNet26`: Rebuffi's ResNet-26 (64/128/256 channels, 64² Decathlon images), channel rank C/2, with a `source` domain of 1000 classes (ImageNet)."
+    n_classes = kwargs.pop("n_classes", 1000)
+    net = LatentResNet26(**dict(dict(widths=(64, 128, 256), rank=0.5, stem=32), **kwargs))
+    net.add_domain("source", n_classes)
     return net

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..models import register_model
-from .blocks import TRL, tucker_n_params
+from .blocks import TRL, tucker_n_params, tucker_rank_for_budget
 
 # %% auto #0
 __all__ = ['HEADS', 'TRLNet', 'corrupt', 'tensor_dropout_digits_fc', 'tensor_dropout_digits_trl', 'tensor_dropout_digits_trl_td',
-           'tensor_dropout_digits_trl_do']
+           'tensor_dropout_digits_trl_do', 'TRLResNet', 'tensor_dropout_resnet18_imagenet']
 
 # %% ../../nbs/tensor/tensor_dropout.ipynb #b20125ab
 HEADS = ("fc", "trl", "trl_td", "trl_do")  # the four heads compared by the experiment
@@ -81,3 +81,33 @@ def tensor_dropout_digits_trl_td(**kwargs) -> TRLNet:
 def tensor_dropout_digits_trl_do(**kwargs) -> TRLNet:
     "`TRLNet` with dropout p = 0.3 on the activation tensor, then a Tucker TRL."
     return TRLNet(**dict(dict(head="trl_do", rank=0.5, p=0.3), **kwargs))
+
+# %% ../../nbs/tensor/tensor_dropout.ipynb #120d83ba
+class TRLResNet(nn.Module):
+    "A torchvision ResNet whose average pooling and FC layer are replaced by a TRL on its last activation tensor, Tensor Dropout (1), with tensor dropout (2)."
+    def __init__(self, arch: str = "resnet18", # a torchvision ResNet (resnet18, resnet34, resnet50, ...)
+                 *, n_classes: int = 1000,
+                 image_size: int = 224,       # input height = width; X is [C, ceil(size/32), ceil(size/32)]
+                 factorization: str = "tucker", # "tucker" or "cp"
+                 rank=None,                   # Tucker rank (tuple / int / None = full) or CP rank (int)
+                 p: float = 0.0,              # tensor dropout probability (training only)
+                ):
+        super().__init__()
+        import torchvision
+        net = getattr(torchvision.models, arch)(weights=None)
+        self.features = nn.Sequential(*list(net.children())[:-2])       # conv1 ... layer4 (no avgpool, no fc)
+        s = math.ceil(image_size / 32)                                   # every stride-2 stage rounds up
+        self.feat_shape = (net.fc.in_features, s, s)
+        self.head = TRL(self.feat_shape, n_classes, factorization=factorization, rank=rank, p=p)   # Tensor Dropout (1), (2)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: return self.features(x)   # [B, C, s, s]
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor: return self.head(x)           # [B, n_classes]
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.forward_head(self.forward_features(x))
+
+# %% ../../nbs/tensor/tensor_dropout.ipynb #56083024
+@register_model(input_size=(3, 224, 224))
+def tensor_dropout_resnet18_imagenet(**kwargs) -> TRLResNet:
+    "ResNet-18 on ImageNet with a Tucker TRL head of rank (61, 7, 7, 120) (no more weights than its FC layer) and tensor dropout p = 0.3."
+    model_args = dict(arch="resnet18", n_classes=1000, image_size=224, factorization="tucker",
+                      rank=tucker_rank_for_budget((512, 7, 7, 1000), 512 * 1000, full_modes=(1, 2)), p=0.3)
+    return TRLResNet(**dict(model_args, **kwargs))
