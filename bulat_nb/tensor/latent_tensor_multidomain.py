@@ -128,6 +128,7 @@ def per_layer_ranks(width: int,    # channels C of every layer
     return tuple(q + (l < extra) for l in range(n_layers))
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #4ee23a38
+# over 40 lines: one class, its per-layer cores, per-domain factors and the HOSVD truncation read together
 class PerLayerTuckerNet(LatentTensorNet):
     "`LatentTensorNet` with each 3x3 kernel its own Tucker-2 tensor, eq. (4): cores G_l shared by all domains; per-domain U_out,l, U_in,l, BN and classifier."
     def __init__(self, width: int = 32, blocks: int = 3,
