@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 # %% auto #0
-__all__ = ['ALPHA', 'learner_curve', 'stalled', 'Runs', 'run_arms', 'summarize', 'ms', 'welch_p', 'decide', 'claim',
-           'require_learned', 'select_lr', 'plot_arms', 'plot_curves', 'plot_experiment', 'verdict']
+__all__ = ['ALPHA', 'learner_curve', 'stalled', 'Runs', 'default_workers', 'run_arms', 'summarize', 'ms', 'welch_p', 'decide',
+           'claim', 'require_learned', 'select_lr', 'plot_arms', 'plot_curves', 'plot_experiment', 'verdict']
 
 # %% ../nbs/08_experiment.ipynb #60fdc78e
 import numpy as np
@@ -47,9 +47,10 @@ class Runs:
     def __init__(self, rows: list[dict], # one dict per (arm, seed): `arm`, `seed`, metrics, `seconds`
                  curves: dict | None = None, # (arm, seed) -> training losses
                  budget: float = 1.0, # the training-budget multiplier these runs used
+                 artifacts: dict | None = None, # (arm, seed) -> what an arm returned under "artifacts" (not saved)
                 ):
         self.df = pd.DataFrame(rows)
-        self.curves, self.budget = dict(curves or {}), budget
+        self.curves, self.budget, self.artifacts = dict(curves or {}), budget, dict(artifacts or {})
         self.arms = list(dict.fromkeys(self.df["arm"])) if len(self.df) else []
         self.seeds = sorted(set(self.df["seed"])) if len(self.df) else []
     def values(self, arm: str, metric: str) -> np.ndarray:
@@ -73,22 +74,33 @@ class Runs:
     def _repr_html_(self): return self.summary().to_html()
     def __repr__(self): return f"Runs({len(self.arms)} arms × {len(self.seeds)} seeds, budget {self.budget}×)\n{self.summary()}"
 
+# %% ../nbs/08_experiment.ipynb #a1b2c3d4
+def default_workers() -> int:
+    "Worker processes for `run_arms` when none are given: `$BULAT_NB_WORKERS` (set by `bulat_nb run` from `settings.ini` [run] workers), else 1."
+    v = os.environ.get("BULAT_NB_WORKERS") or "1"
+    try: n = int(v)
+    except ValueError: raise ValueError(f"BULAT_NB_WORKERS must be a whole number >= 1, got {v!r}") from None
+    if n < 1: raise ValueError(f"BULAT_NB_WORKERS must be a whole number >= 1, got {v!r}")
+    import multiprocessing as mp
+    return 1 if mp.current_process().daemon else n   # inside a worker of a pool: in turn
+
 # %% ../nbs/08_experiment.ipynb #81bc2b19
 _JOBS: list = []   # the (name, fn, seed, budget) jobs of a parallel `run_arms`, inherited by its forked workers
 
-def _job(name: str, fn, seed: int, budget: float) -> tuple[dict, list | None, float]:
-    "One arm on one seed: seeded first, timed; its metrics, its curve (or None) and its seconds."
+def _job(name: str, fn, seed: int, budget: float) -> tuple[dict, list | None, object, float]:
+    "One arm on one seed: seeded first, timed; its metrics, its curve (or None), its artifacts (or None) and its seconds."
     set_seed(seed); t0 = time.perf_counter()
     out = fn(seed, budget)
     if not isinstance(out, dict): raise TypeError(f"arm {name!r} must return a dict of metrics, got {type(out).__name__}")
     out = dict(out)
     curve = [float(v) for v in out.pop("curve")] if "curve" in out else None
-    return out, curve, time.perf_counter() - t0
+    return out, curve, out.pop("artifacts", None), time.perf_counter() - t0
 
 def _worker_start():
     "A forked worker: one torch thread, and no writes to the parent's streams (a notebook kernel's belong to the kernel)."
     import torch
     torch.set_num_threads(1)
+    os.environ["BULAT_NB_WORKERS"] = "1"   # an arm that runs arms itself runs them in turn (a worker cannot fork a pool)
     sys.stdout = sys.stderr = open(os.devnull, "w")
 
 def _worker_job(i: int) -> tuple[int, tuple]: return i, _job(*_JOBS[i])
@@ -98,13 +110,14 @@ def run_arms(arms: dict, # arm name -> `fn(seed, budget) -> dict` of metrics (pl
              budget: float = 1.0, # training-budget multiplier handed to every arm (≥ 2 for the budget check)
              progress: bool | None = None, # progress bar on stderr (default: on, except under nbdev-test)
              desc: str = "arms", # the progress bar's label
-             workers: int = 1, # processes at once, one torch thread each (1: in turn, in this process)
+             workers: int | None = None, # processes at once, one torch thread each (1: in turn, in this process; default: `default_workers()`)
             ) -> Runs:
     "Run every arm on every seed (seed-major), seeding before each and timing it; return the `Runs`."
     global _JOBS
     if not arms: raise ValueError("no arms to run")
     if not seeds: raise ValueError("no seeds: n_seeds must be at least 1")
     if budget <= 0: raise ValueError(f"budget must be positive, got {budget}")
+    workers = default_workers() if workers is None else workers
     if workers < 1: raise ValueError(f"workers must be >= 1, got {workers}")
     from tqdm import tqdm
     show = (not os.environ.get("IN_TEST")) if progress is None else progress
@@ -125,12 +138,13 @@ def run_arms(arms: dict, # arm name -> `fn(seed, budget) -> dict` of metrics (pl
                     for i, res in pool.imap_unordered(_worker_job, range(len(jobs))):
                         results[i] = res; bar.update()
             finally: _JOBS = []
-    rows, curves = [], {}
+    rows, curves, artifacts = [], {}, {}
     for i, (name, _, seed, _) in enumerate(jobs):
-        out, curve, seconds = results[i]
+        out, curve, art, seconds = results[i]
         if curve is not None: curves[name, seed] = curve
+        if art is not None: artifacts[name, seed] = art
         rows.append({"arm": name, "seed": seed, **out, "seconds": seconds})
-    return Runs(rows, curves, budget)
+    return Runs(rows, curves, budget, artifacts)
 
 
 # %% ../nbs/08_experiment.ipynb #2ab70e3f
@@ -304,7 +318,7 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
               seed: int = 0, # the seed of the sweep
               higher_is_better: bool = True, # direction of the validation score
               progress: bool | None = None, # progress bar (default: off under nbdev-test)
-              workers: int = 1, # processes at once, one torch thread each (see `run_arms`)
+              workers: int | None = None, # processes at once, one torch thread each (see `run_arms`)
              ) -> tuple[dict, pd.DataFrame]:
     "Each arm's best learning rate on the validation split, and the full grid of scores."
     if not lrs: raise ValueError("the learning-rate grid is empty")

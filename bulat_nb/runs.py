@@ -16,7 +16,7 @@ from importlib import metadata
 # %% auto #0
 __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', 'REPRO_RULE', 'read_manifest', 'ParamSpec',
            'parse_spec', 'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters',
-           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'execute',
+           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers', 'execute',
            'keep_executed', 'record_run', 'select_papers', 'verdict_rows', 'compare_claim', 'setting_differences',
            'check_reproduction', 'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run',
            'cancel_runs', 'run_task', 'store_run', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report',
@@ -29,7 +29,7 @@ from .record import (RULE, STATES, atomic_write_json, atomic_write_text, markdow
 
 # %% ../nbs/04_runs.ipynb #dc41e3e8
 PROFILES = ("smoke", "full")
-RUN_DEFAULTS = {"runs_dir": "_runs", "profile": "smoke", "threads": 2, "seed": 0}
+RUN_DEFAULTS = {"runs_dir": "_runs", "profile": "smoke", "threads": 2, "workers": 1, "seed": 0}
 
 def _literal(text: str, where: str):
     try: return ast.literal_eval(text)
@@ -46,7 +46,10 @@ def read_manifest(root: str | Path) -> tuple[dict, dict]:
     if cp.has_section("run"):
         for k, v in cp["run"].items():
             if k not in RUN_DEFAULTS: raise UsageError(f"settings.ini [run]: unknown key {k!r}; keys: {', '.join(RUN_DEFAULTS)}")
-            run[k] = type(RUN_DEFAULTS[k])(v)
+            try: run[k] = type(RUN_DEFAULTS[k])(v)
+            except ValueError: raise UsageError(f"settings.ini [run] {k}: {v!r} is not a {type(RUN_DEFAULTS[k]).__name__}") from None
+    for k in ("threads", "workers"):
+        if run[k] < 1: raise UsageError(f"settings.ini [run] {k} must be at least 1, got {run[k]}")
     if run["profile"] not in PROFILES: raise UsageError(f"settings.ini [run] profile must be one of {PROFILES}")
     full = {}
     for sec in cp.sections():
@@ -310,9 +313,15 @@ def _start_record(plan: dict, run_id: str, rdir: Path) -> dict:
     p = plan["paper"]
     return {"run_id": run_id, "paper": p.id, "slug": p.slug, "profile": plan["profile"], "evidence": plan["evidence"],
             "parameters": plan["values"], "overrides": plan["overrides"], "seed": plan["values"].get("seed"),
-            "threads": plan["run"]["threads"], "git": git_info(plan["root"]), "versions": package_versions(),
+            "threads": plan["run"]["threads"], "workers": run_workers(plan["run"]), "git": git_info(plan["root"]), "versions": package_versions(),
             "machine": machine_info(), "start": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "status": "running", "run_dir": str(rdir)}
+
+# %% ../nbs/04_runs.ipynb #29b1eda7
+def run_workers(run: dict, # a plan's `run` settings (`threads` possibly lowered for runs at once)
+               ) -> int:
+    "Worker processes for a run's arms (`BULAT_NB_WORKERS`): `[run] workers`, at most the run's threads, at least 1."
+    return max(1, min(run["workers"], run["threads"]))
 
 # %% ../nbs/04_runs.ipynb #862522f4
 def _failure(e: Exception) -> tuple[str, str]:
@@ -348,7 +357,7 @@ def execute(slug: str, # paper slug or id
     label = plan["profile"] if plan["evidence"] or plan["profile"] == "smoke" else "custom"
     rec = _start_record(plan, run_id, rdir)
     atomic_write_json(rdir / "run.json", rec)
-    env = dict(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"],
+    env = dict(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"], BULAT_NB_WORKERS=rec["workers"],
                BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline",
                **{k: os.environ.get(k, v) for k, v in KERNEL_MALLOC.items()})   # the user's own values win
     t0, err = time.monotonic(), None
@@ -413,8 +422,8 @@ def record_run(rec: dict, # a finished run's `run.json` record
     for f in metrics.get("figures", []):
         tmp = keep / f".{f}.png.tmp"; shutil.copyfile(rdir / f"{f}.png", tmp); os.chmod(tmp, 0o644); os.replace(tmp, keep / f"{f}.png")
     keep_executed(rdir / f"{p.slug}.ipynb", keep / f"{p.slug}.ipynb")
-    run = {k: rec.get(k) for k in ("run_id", "profile", "parameters", "seed", "threads", "git", "versions", "machine",
-                                   "start", "duration_s")}
+    run = {k: rec.get(k) for k in ("run_id", "profile", "parameters", "seed", "threads", "workers", "git", "versions",
+                                   "machine", "start", "duration_s")}
     if not clean: run["allow_dirty"] = True
     path = atomic_write_json(result_path(p, root), {**metrics, "paper": p.id, "title": p.title, "run": run})
     write_results_page(root)
@@ -497,10 +506,11 @@ def compare_claim(new: dict, # the claim as this run states it
 def setting_differences(run: dict, # a run's `run.json` record
                         recorded_run: dict, # the `run` part of a recorded result
                        ) -> list[str]:
-    "How the run's setting differs from the record's (threads, torch, numpy, CPU); none means training is deterministic."
+    "How the run's setting differs from the record's (threads, workers, torch, numpy, CPU); none means training is deterministic."
     v, rv = run.get("versions") or {}, recorded_run.get("versions") or {}
     cpu, rcpu = (run.get("machine") or {}).get("cpu"), (recorded_run.get("machine") or {}).get("cpu")
     out = [f"{k} {a} ≠ {b}" for k, a, b in [("threads", run.get("threads"), recorded_run.get("threads")),
+                                              ("workers", run.get("workers") or 1, recorded_run.get("workers") or 1),  # older records: 1
                                               ("torch", v.get("torch"), rv.get("torch")), ("numpy", v.get("numpy"), rv.get("numpy"))] if a != b]
     return out + (["another CPU model"] if cpu != rcpu else [])
 
@@ -701,7 +711,7 @@ def _client_record(plan: dict, # the run's plan
     path = rdir / "run.json"
     try: rec = json.loads(path.read_text())  # the worker started it here (a shared file system)
     except (OSError, ValueError):
-        rec = {k: v for k, v in _start_record(plan, run_id, rdir).items() if k not in ("threads", "versions", "machine", "start")}
+        rec = {k: v for k, v in _start_record(plan, run_id, rdir).items() if k not in ("threads", "workers", "versions", "machine", "start")}
     if rec.get("status") in ("ok", "failed", "interrupted"): return rec  # it finished as the client gave up on it
     rec.update(status=status, error=error, duration_s=None, end=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     rdir.mkdir(parents=True, exist_ok=True)

@@ -23,18 +23,20 @@ if mode == "nometrics": pass
 else:
     fig, ax = plt.subplots(); ax.plot([0, n]); save_figure(fig, "tiny")
     print(f"the answer is {n}")
-    save_metrics("__SLUG__", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"), "cwd": os.getcwd(),
+    save_metrics("__SLUG__", {"n": n, "seed": seed, "threads": os.environ.get("OMP_NUM_THREADS"),
+                                  "workers": os.environ.get("BULAT_NB_WORKERS"), "cwd": os.getcwd(),
                                   "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")},
                  [claim("n is at least one", "n", n, 0.5, exact=True),
                   claim("n and its successors beat one half", "value", [n, n + 1.0, n + 2.0], 0.5, trained=False)], f"n = {n}")
 '''
 
-def make_tiny_project(d: Path, full_params: str = "n = 3\n", others: dict | None = None, threads: int = 1) -> Path:
+def make_tiny_project(d: Path, full_params: str = "n = 3\n", others: dict | None = None, threads: int = 1,
+                      workers: int = 1) -> Path:
     "A fake bulat_nb checkout whose xnornet_pp notebook (and those of `others`: {slug: full params}) are tiny, controllable stand-ins."
     from bulat_nb.papers import get_paper
     tiny = {"xnornet_pp": full_params, **(others or {})}
     (d / "nbs").mkdir(parents=True)
-    (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = {threads}\nseed = 7\n"
+    (d / "settings.ini").write_text(f"[run]\nruns_dir = _runs\nthreads = {threads}\nworkers = {workers}\nseed = 7\n"
                                     + "".join(f"\n[{slug}]\n{params}" for slug, params in tiny.items()))
     for slug in tiny:
         nb = nbformat.v4.new_notebook(cells=[

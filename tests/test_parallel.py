@@ -41,7 +41,7 @@ def repro_row(stdout: str, slug: str) -> list[str]:
 @pytest.fixture
 def two_papers(tmp_path, monkeypatch):
     "xnornet_pp and real2binary as tiny stand-ins; settings.ini asks for 2 threads per run."
-    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n"}, threads=2)
+    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n"}, threads=2, workers=2)
     monkeypatch.setenv("BULAT_NB_ROOT", str(d))
     return d
 
@@ -57,6 +57,7 @@ def test_local_cluster_runs_two_papers_with_complete_records(two_papers):
         assert run["threads"] == each and run["git"]["dirty"] is False and run["git_end"]["dirty"] is False
         m = json.loads((rd / "metrics.json").read_text())
         assert m["metrics"]["threads"] == str(each) and m["slug"] == slug and len(m["claims"]) == 2
+        assert run["workers"] == min(2, each) and m["metrics"]["workers"] == str(min(2, each))  # arms' workers within the run's threads
         assert any("the answer is 1" in "".join(o.get("text", "")) for c in json.loads((rd / f"{slug}.ipynb").read_text())["cells"]
                    for o in c.get("outputs", []))
         assert f"{paper} {slug}: ok in" in r.stderr                        # a line per paper as it finishes

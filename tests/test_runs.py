@@ -26,7 +26,7 @@ def test_smoke_run_makes_a_complete_run_directory(tiny):
     assert {"torch", "papermill", "python"} <= set(run["versions"]) and run["machine"]["cpus"] >= 1
     assert set(run["git"]) == {"commit", "dirty"} and run["git"]["dirty"] is False
     m = json.loads((rd / "metrics.json").read_text())
-    assert m["metrics"] == {"n": 2, "seed": 7, "threads": "1",      # parameters and threads reached the kernel,
+    assert m["metrics"] == {"n": 2, "seed": 7, "threads": "1", "workers": "1",   # parameters, threads, workers reached the kernel,
                             "cwd": os.path.realpath(tiny / "nbs" / "binary"),  # which ran in the notebook's folder
                             "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_", KERNEL_MALLOC["MALLOC_TRIM_THRESHOLD_"])}  # glibc kept its memory
     assert m["claims"][0]["state"] == "holds" and m["figures"] == ["tiny"]
@@ -113,6 +113,16 @@ def test_ctrl_c_marks_the_run_interrupted(tiny):
 def test_runs_never_share_a_directory(tiny):
     for _ in range(2): assert cli("run", "xnornet_pp", "-q").returncode == 0
     assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+
+def test_workers_reach_the_kernel_capped_by_threads(tmp_path, monkeypatch):
+    "[run] workers becomes the kernel's BULAT_NB_WORKERS (the default of `run_arms`), never above the run's threads."
+    for threads, workers, expect in [(2, 2, 2), (1, 2, 1)]:
+        d = make_tiny_project(tmp_path / f"p{threads}{workers}", threads=threads, workers=workers)
+        monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+        assert cli("run", "xnornet_pp", "-q").returncode == 0
+        rd = only_run(d)
+        assert json.loads((rd / "run.json").read_text())["workers"] == expect
+        assert json.loads((rd / "metrics.json").read_text())["metrics"]["workers"] == str(expect)
 
 def test_bad_settings_section_is_refused_before_running(tmp_path, monkeypatch):
     d = make_tiny_project(tmp_path / "p", full_params="n = 'three'\n")

@@ -8,6 +8,7 @@ Docs: https://bulat-nb.github.io/bulat_nb/face/landmark_tasks.html.md"""
 from __future__ import annotations
 import functools
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from ..core import set_seed
@@ -117,9 +118,10 @@ class LandmarkExperiment:
                  *, method: str = "local", # decoder of the predictions (`predict_points`)
                  norm: str = "inter_ocular", # faces: the NME normalisation
                  extra=None, # fn(pred, split) -> dict of additional test metrics, or None
+                 probe=None, # fn(arm, net) -> dict of metrics read from the trained network (its gates…), or None
                 ):
         self.task, self.build, self.fit, self.epochs = task, build, fit, epochs
-        self.method, self.norm, self.extra = method, norm, extra
+        self.method, self.norm, self.extra, self.probe = method, norm, extra, probe
         self.kind, self.best_lr, self.lr_grid = task["kind"], None, None
         self.metric = "nme" if self.kind == "faces" else "pckh"
         self.higher_is_better = self.kind == "poses"
@@ -135,11 +137,13 @@ class LandmarkExperiment:
     def score(self, arm, lr, seed, budget=1, split="test") -> float:
         "The task's metric (%) on a split."
         return landmark_score(self.kind, self.predict(arm, lr, seed, budget, split), self.task[split], self.norm)
-    def select_lrs(self, lrs: list, seed: int = 0) -> dict:
-        "Each arm's best rate of the grid on the validation split; the grid's scores go to `lr_grid`."
+    def select_lrs(self, lrs: list, seed: int = 0, arms: list | None = None) -> dict:
+        "Each arm's (or only `arms`', the others keeping theirs) best rate of the grid on the validation split; the scores go to `lr_grid`."
         if self.task["val"] is None: raise ValueError("the task has no validation split (landmark_task(..., n_val=...))")
-        fns = {a: (lambda lr, s, a=a: self.score(a, lr, s, split="val")) for a in self.build}
-        self.best_lr, self.lr_grid = select_lr(fns, lrs, seed=seed, higher_is_better=self.higher_is_better)
+        fns = {a: (lambda lr, s, a=a: self.score(a, lr, s, split="val")) for a in (arms or self.build)}
+        best, grid = select_lr(fns, lrs, seed=seed, higher_is_better=self.higher_is_better)
+        if arms and self.lr_grid is not None: grid = pd.concat([self.lr_grid[~self.lr_grid.arm.isin(arms)], grid], ignore_index=True)
+        self.best_lr, self.lr_grid = {a: {**(self.best_lr or {}), **best}[a] for a in self.build if a in {**(self.best_lr or {}), **best}}, grid
         return self.best_lr
     def arm(self, name: str):
         "The arm as `run_arms` wants it: fn(seed, budget) -> test metrics and the training curve."
@@ -148,7 +152,9 @@ class LandmarkExperiment:
             pred = self.predict(name, lr, seed, budget)
             out = {self.metric: landmark_score(self.kind, pred, self.task["test"], self.norm)}
             if self.extra: out.update(self.extra(pred, self.task["test"]))
-            return {**out, "curve": self.trained(name, lr, seed, budget)[1]}
+            net, curve = self.trained(name, lr, seed, budget)
+            if self.probe: out.update(self.probe(name, net))   # here, where it trained: a worker's networks stay in the worker
+            return {**out, "curve": curve}
         return fn
     def run(self, seeds: list, budget: float = 1, arms: list | None = None, desc: str = "arms") -> Runs:
         "Every arm (or `arms`) at its selected rate on every seed, scored on the test split."

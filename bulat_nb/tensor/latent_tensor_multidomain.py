@@ -17,8 +17,8 @@ from ..models import register_model
 from .blocks import TuckerWeight
 
 # %% auto #0
-__all__ = ['ADAPT', 'DOMAINS', 'DomainParams', 'LatentTensorNet', 'per_layer_ranks', 'PerLayerTuckerNet', 'to_8x8',
-           'make_domains', 'latent_tensor_digits', 'LatentResNet26', 'latent_tensor_resnet26']
+__all__ = ['ADAPT', 'DOMAINS', 'DomainParams', 'MultiDomainNet', 'LatentTensorNet', 'per_layer_ranks', 'PerLayerTuckerNet',
+           'to_8x8', 'make_domains', 'latent_tensor_digits', 'LatentResNet26', 'latent_tensor_resnet26']
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #d96a4e1f
 ADAPT = {"factors": ("factors", "bn", "head"),                  # the method, Latent Tensor eq. (2): own Tucker factors, BN and classifier
@@ -39,9 +39,31 @@ class DomainParams(nn.Module):
         self.bns = nn.ModuleList([nn.BatchNorm2d(width) for _ in range(n_bn)])
         self.head = nn.Linear(width, n_classes)
 
+# %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #d0a0457c
+class MultiDomainNet(nn.Module):
+    "Domain bookkeeping shared by the latent-tensor networks: the active domain, what it trains (`ADAPT[mode]`, from each class's `_parts`), frozen BN statistics in the `head` mode."
+    def _parts(self, d: nn.Module) -> dict:
+        "The parameters of each part of `ADAPT` for domain module `d` (`core`, `stem`, `factors`, `bn`, `head`)."
+        raise NotImplementedError
+    def adapt(self, name: str, mode: str = "factors") -> "MultiDomainNet":
+        "Make `name` the active domain and leave trainable only what `ADAPT[mode]` lists."
+        if mode not in ADAPT: raise ValueError(f"mode must be one of {tuple(ADAPT)}, got {mode!r}")
+        if name not in self.domains: raise KeyError(f"no domain {name!r}; domains: {list(self.domains)}")
+        parts = self._parts(self.domains[name])
+        for p in self.parameters(): p.requires_grad_(False)
+        for part in ADAPT[mode]:
+            for p in parts[part]: p.requires_grad_(True)
+        self.active, self.mode = name, mode
+        return self.train(self.training)
+    def train(self, mode: bool = True) -> "MultiDomainNet":
+        "`nn.Module.train`, except that in the `head` mode the active domain's batch norms keep their statistics."
+        super().train(mode)
+        if mode and self.mode == "head" and self.active is not None: self.domains[self.active].bns.eval()
+        return self
+
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #eeb7ee78
-# One class of ~75 lines: its six methods share the domain bookkeeping and read best together.
-class LatentTensorNet(nn.Module):
+# One class of ~60 lines: its methods share the domain bookkeeping and read best together.
+class LatentTensorNet(MultiDomainNet):
     "A residual CNN whose 3x3 kernels are one Tucker tensor, Latent Tensor eq. (1): a core shared by all domains; per-domain factors, BN and classifier, Latent Tensor eq. (2)."
     def __init__(self, width: int = 32,   # channels C of every block
                  blocks: int = 3,         # basic blocks (two 3x3 convolutions each), 2x2 average pooling between them
@@ -73,24 +95,10 @@ class LatentTensorNet(nn.Module):
         if self.active is None: self.active = name
         return d
 
-    def adapt(self, name: str, mode: str = "factors") -> "LatentTensorNet":
-        "Make `name` the active domain and leave trainable only what `ADAPT[mode]` lists."
-        if mode not in ADAPT: raise ValueError(f"mode must be one of {tuple(ADAPT)}, got {mode!r}")
-        if name not in self.domains: raise KeyError(f"no domain {name!r}; domains: {list(self.domains)}")
-        d = self.domains[name]
-        parts = {"core": [self.core], "stem": list(self.stem.parameters()), "factors": list(d.factors),
-                 "bn": list(d.bns.parameters()), "head": list(d.head.parameters())}
-        for p in self.parameters(): p.requires_grad_(False)
-        for part in ADAPT[mode]:
-            for p in parts[part]: p.requires_grad_(True)
-        self.active, self.mode = name, mode
-        return self.train(self.training)
-
-    def train(self, mode: bool = True) -> "LatentTensorNet":
-        "`nn.Module.train`, except that in the `head` mode the active domain's batch norms keep their statistics."
-        super().train(mode)
-        if mode and self.mode == "head" and self.active is not None: self.domains[self.active].bns.eval()
-        return self
+    def _parts(self, d: DomainParams) -> dict:
+        "What each part of `ADAPT` trains: the shared core and first convolution, domain `d`'s factors, BN and classifier."
+        return {"core": [self.core], "stem": list(self.stem.parameters()), "factors": list(d.factors),
+                "bn": list(d.bns.parameters()), "head": list(d.head.parameters())}
 
     def n_added(self, mode: str = "factors", n_classes: int = 10) -> int:
         "Parameters one new domain trains in `mode`, Latent Tensor eq. (3); for `full`, a whole network (core and first convolution too)."
@@ -206,7 +214,7 @@ def latent_tensor_digits(**kwargs) -> LatentTensorNet:
 
 # %% ../../nbs/tensor/latent_tensor_multidomain.ipynb #63feb453
 # One class of ~70 lines, as `LatentTensorNet`: the domain bookkeeping and the forward share the stage layout.
-class LatentResNet26(nn.Module):
+class LatentResNet26(MultiDomainNet):
     "Rebuffi's ResNet-26 with one Tucker tensor per stage over its 7 identically shaped 3x3 kernels, Latent Tensor eq. (1); per-domain factors, BN and classifier, eq. (2)."
     def __init__(self, widths: Sequence[int] = (64, 128, 256), # channels of the three stages
                  rank: float = 0.5, in_channels: int = 3, stem: int = 32, # channel-mode rank fraction; stem channels
@@ -237,23 +245,10 @@ class LatentResNet26(nn.Module):
         if self.active is None: self.active = name
         return d
 
-    def adapt(self, name: str, mode: str = "factors") -> "LatentResNet26":
-        "Make `name` the active domain and leave trainable only what `ADAPT[mode]` lists (`stem`: the stem and down-sampling convolutions)."
-        if mode not in ADAPT: raise ValueError(f"mode must be one of {tuple(ADAPT)}, got {mode!r}")
-        d = self.domains[name]
-        parts = {"core": list(self.cores), "stem": [*self.stem.parameters(), *self.down.parameters()], "factors": list(d.factors),
-                 "bn": list(d.bns.parameters()), "head": list(d.head.parameters())}
-        for q in self.parameters(): q.requires_grad_(False)
-        for part in ADAPT[mode]:
-            for q in parts[part]: q.requires_grad_(True)
-        self.active, self.mode = name, mode
-        return self.train(self.training)
-
-    def train(self, mode: bool = True) -> "LatentResNet26":
-        "`nn.Module.train`, except that in the `head` mode the active domain's batch norms keep their statistics."
-        super().train(mode)
-        if mode and self.mode == "head" and self.active is not None: self.domains[self.active].bns.eval()
-        return self
+    def _parts(self, d: nn.Module) -> dict:
+        "What each part of `ADAPT` trains (`stem`: the stem and down-sampling convolutions; `core`: the three stage cores)."
+        return {"core": list(self.cores), "stem": [*self.stem.parameters(), *self.down.parameters()], "factors": list(d.factors),
+                "bn": list(d.bns.parameters()), "head": list(d.head.parameters())}
 
     def n_added(self, mode: str = "factors", n_classes: int = 10) -> int:
         "Parameters one new domain trains in `mode`, Latent Tensor eq. (3)."
