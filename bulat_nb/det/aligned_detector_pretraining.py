@@ -17,25 +17,12 @@ from torchvision.ops import box_convert, box_iou, roi_align, nms
 from ..core import set_seed
 from .blocks import DETR, conv_backbone, fit_detr, detections, predict
 from ..kd.blocks import TensorAugment
+from lightly.loss import NTXentLoss
 
 # %% auto #0
-__all__ = ['nt_xent', 'SSLEncoder', 'random_windows', 'train_ssl_backbone', 'feature_energy', 'energy_boxes', 'scene_proposals',
-           'box_embeddings', 'pseudo_targets', 'proposal_recall', 'cluster_nmi', 'confident_boxes', 'detector_from',
-           'load_except_head', 'pretrain_detector', 'self_train', 'labelled_subset', 'finetune']
-
-# %% ../../nbs/det/aligned_detector_pretraining.ipynb #cee65558
-def nt_xent(z1: torch.Tensor, # [B, d] embeddings of the first views
-            z2: torch.Tensor, # [B, d] embeddings of the second views (row i is the positive of z1's row i)
-            tau: float = 0.5, # temperature τ
-           ) -> torch.Tensor:
-    "SimCLR's NT-Xent: cross-entropy of each view's positive against the other 2B − 2 views, cosine similarity / τ."
-    if z1.shape != z2.shape: raise ValueError(f"the two views differ in shape: {tuple(z1.shape)} vs {tuple(z2.shape)}")
-    z = F.normalize(torch.cat([z1, z2]), dim=1)                              # [2B, d] on the unit sphere
-    sim = z @ z.t() / tau                                                    # [2B, 2B] cosine / τ
-    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))  # a view is not its own negative
-    B = len(z1)
-    target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)]).to(z.device)   # positive of i is i ± B
-    return F.cross_entropy(sim, target)
+__all__ = ['SSLEncoder', 'random_windows', 'train_ssl_backbone', 'backbone_stage', 'feature_energy', 'energy_boxes',
+           'scene_proposals', 'box_embeddings', 'pseudo_targets', 'proposal_recall', 'cluster_nmi', 'confident_boxes',
+           'detector_from', 'load_except_head', 'pretrain_detector', 'self_train', 'labelled_subset', 'finetune']
 
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #f03f8de6
 class SSLEncoder(nn.Module):
@@ -72,14 +59,23 @@ def train_ssl_backbone(data: dict, # scenes: only `data["x"]` [n, 1, S, S] is re
     set_seed(seed); x = torch.as_tensor(data["x"]); g = torch.Generator().manual_seed(seed)
     enc = SSLEncoder(widths=widths)
     aug = TensorAugment(size=window, scale=(0.5, 1.0), flip=0.0, contrast=0.3, noise=0.05, seed=seed)
-    opt = torch.optim.Adam(enc.parameters(), lr=lr)
+    opt, ntx = torch.optim.Adam(enc.parameters(), lr=lr), NTXentLoss(temperature=tau)
     curve = []
     enc.train()
     for _ in range(steps):
         w = random_windows(x[torch.randint(0, len(x), (bs,), generator=g)], window, g)
-        loss = nt_xent(enc(aug(w)), enc(aug(w)), tau)
+        loss = ntx(enc(aug(w)), enc(aug(w)))
         opt.zero_grad(); loss.backward(); opt.step(); curve.append(loss.item())
     return enc.backbone.eval(), curve
+
+# %% ../../nbs/det/aligned_detector_pretraining.ipynb #798b1971
+def backbone_stage(backbone: nn.Sequential, # a `conv_backbone`: stages that each open with a stride-2 conv
+                   stage: int, # 1 (stride 2), 2 (stride 4), ... up to the number of stages
+                  ) -> nn.Sequential:
+    "The backbone up to the end of stage `stage`: a view that shares its modules (and weights)."
+    starts = [i for i, m in enumerate(backbone) if isinstance(m, nn.Conv2d) and m.stride[0] == 2]
+    if not 1 <= stage <= len(starts): raise ValueError(f"stage must be in [1, {len(starts)}], got {stage}")
+    return backbone[:(starts + [len(backbone)])[stage]]
 
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #bd6de647
 @torch.no_grad()
@@ -110,10 +106,11 @@ def energy_boxes(energy: np.ndarray, # [S, S] objectness map in [0, 1]
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #a5574513
 def scene_proposals(backbone: nn.Module, # the self-supervised backbone
                     x, # scenes [n, 1, S, S]
-                    *, thr: float = 0.5, min_size: int = 10, max_boxes: int = 5, # see `energy_boxes`
+                    *, stage: int | None = 1, # the stage whose map gives the energy (`backbone_stage`; None: the whole module)
+                    thr: float = 0.5, min_size: int = 10, max_boxes: int = 5, # see `energy_boxes`
                    ) -> list:
-    "AptDet's initial proposals: connected regions of the backbone's feature energy, per scene."
-    e = feature_energy(backbone, torch.as_tensor(x)).numpy()
+    "AptDet's initial proposals (1): connected regions of the feature energy of one backbone stage, per scene."
+    e = feature_energy(backbone if stage is None else backbone_stage(backbone, stage), torch.as_tensor(x)).numpy()
     return [energy_boxes(m, thr, min_size, max_boxes) for m in e]
 
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #b408cc4f
@@ -212,12 +209,12 @@ def pretrain_detector(data: dict, # scenes: only `data["x"]` [n, 1, S, S] is rea
                       backbone: nn.Module, # self-supervised backbone (copied, then trained with the detector)
                       *, k: int | None = 10, # k-means clusters = pseudo-classes; None: class-agnostic (one class)
                       epochs: int = 4, lr: float = 1e-3, bs: int = 32, seed: int = 0, # the detector's training
-                      thr: float = 0.5, min_size: int = 10, max_boxes: int = 5, # proposals (`energy_boxes`)
+                      stage: int = 1, thr: float = 0.5, min_size: int = 10, max_boxes: int = 5, # proposals (`scene_proposals`)
                       det_kw: dict | None = None, # DETR options
                      ) -> tuple[DETR, dict]:
     "AptDet's pretraining: proposals from the backbone, pseudo-classes by k-means on their features, DETR trained on (box, class)."
     x = torch.as_tensor(data["x"]); S = x.shape[-1]
-    boxes = scene_proposals(backbone, x, thr=thr, min_size=min_size, max_boxes=max_boxes)
+    boxes = scene_proposals(backbone, x, stage=stage, thr=thr, min_size=min_size, max_boxes=max_boxes)
     if k is None: labels = [torch.zeros(len(b), dtype=torch.long) for b in boxes]   # class-agnostic: every box is "object"
     else:
         emb = box_embeddings(backbone, x, boxes).numpy()
