@@ -17,9 +17,9 @@ from .xnornet_pp import LearnedScale
 
 # %% auto #0
 __all__ = ['WORD', 'OB', 'CPP_SOURCE', 'CXX_FLAGS', 'BACKENDS', 'cache_dir', 'build_key', 'load_kernels', 'available_backends',
-           'resolve_backend', 'engine_info', 'Packed', 'pack_signs', 'pack_weights', 'PackedConv2d', 'PackedLinear',
-           'binary_weight_factors', 'PackedBinaryConv', 'fold_binary_conv', 'PackedBasicBlock', 'PackedResNet',
-           'to_packed', 'trace_sign_flips', 'memory_bytes']
+           'resolve_backend', 'engine_info', 'Packed', 'pack_signs', 'pack_weights', 'weight_nibbles', 'PackedConv2d',
+           'PackedLinear', 'binary_weight_factors', 'PackedBinaryConv', 'fold_binary_conv', 'PackedBasicBlock',
+           'PackedResNet', 'to_packed', 'trace_sign_flips', 'memory_bytes']
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #fe1b5411
 WORD, OB = 64, 32  # bits per packed word; output channels per weight block (the kernels' register tile)
@@ -61,6 +61,7 @@ static int cpu_isa() {  // the best kernel this CPU can run
 struct Conv {                                            // one call: shapes, pointers and the folded epilogue
   const u64* a; i64 N, Hb, Wb, Cw, bph, bpw;             // packed input [N, Hb, Wb, Cw], border bph × bpw
   const u64* w; const int32_t* wsum; i64 Og, KH, KW;     // weights [Og, KH, KW, Cw, 32]; Σ_c sign(w) [Og, KH, KW, 32]
+  const uint8_t* nib;                                    // the AVX2 kernel's weight nibbles [Og, KH·KW·Cw, 8, 2, 32], or null
   i64 C, O, H, W, sh, sw, ph, pw, Ho, Wo;
   const float *scale, *bias, *slope; int act;            // y = φ(scale·dot + bias + res); act 0 none, 1 ReLU, 2 PReLU
   const float* res;                                      // residual [N, Ho, Wo, O] or null
@@ -72,7 +73,7 @@ static inline const u64* window(const Conv& c, i64 n, i64 oh, i64 ow0) {  // wor
   return c.a + ((n * c.Hb + oh * c.sh - c.ph + c.bph) * c.Wb + ow0 * c.sw - c.pw + c.bpw) * c.Cw;
 }
 
-// Scalar epilogue (portable and AVX2 kernels): dot[p][o] holds popcount(x XOR w) summed over the window.
+// Scalar epilogue (portable kernel; AVX2 on a partial last block): dot[p][o] holds popcount(x XOR w) summed over the window.
 static inline void epilogue(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const i64* dot) {
   const i64 K = c.KH * c.KW * c.C, ih0 = oh * c.sh - c.ph;
   const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(c.KH, c.H - ih0);
@@ -135,43 +136,82 @@ static void pack_portable(const float* x, i64 C, i64 Cw, u64* out) {  // bit c%6
 # %% ../../nbs/binary/01_packed_engine.ipynb #59be9d83
 # C++ source of one kernel (a string over 40 lines: one compilable unit of the extension)
 _CPP_AVX2 = r'''
-// ---- AVX2: no vector popcount, so a 4-bit table lookup (vpshufb) into byte counters, summed by vpsadbw
+// ---- AVX2 (no vector popcount): eq. (1) by table lookups, 32 output channels × 4 input channels per vpshufb.
+// The weights are kept one 4-bit nibble per byte (`nib`: for each weight block, word and byte of the word, the low and the
+// high nibbles of 32 channels). For one input byte a, the tables popcount(i XOR a_low) and popcount(i XOR a_high), i < 16,
+// are looked up at the 32 weight nibbles by two vpshufb: 32 channels × 8 input channels in two shuffles, into byte counters
+// that are widened to 16 bits every 3 words (a byte step adds ≤ 8, so 24 steps stay below 256).
 #if XNOR_X86
 #pragma GCC push_options
 #pragma GCC target("avx2,popcnt")
-template <int Q>   // Q = 1 or 2 pixels × 8 output channels per pass keeps the counters in 16 ymm registers
-static void pixels_avx2(const Conv& c, const i64* offs, i64 T, const u64* base, i64 og, int p0, i64* dot) {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-  const i64 step = c.sw * c.Cw;
-  for (int q = 0; q < OB / 8; ++q) {
-    __m256i acc[Q][2], cnt8[Q][2];
-    for (int p = 0; p < Q; ++p) for (int g = 0; g < 2; ++g) acc[p][g] = cnt8[p][g] = zero;
-    const u64* wp = c.w + og * T * OB + q * 8;
-    for (i64 t = 0; t < T; ++t, wp += OB) {
-      const __m256i w0 = _mm256_loadu_si256((const __m256i*)wp), w1 = _mm256_loadu_si256((const __m256i*)(wp + 4));
-      for (int p = 0; p < Q; ++p) {
-        const __m256i a = _mm256_set1_epi64x((long long)base[offs[t] + (p0 + p) * step]);
-        const __m256i x0 = _mm256_xor_si256(a, w0), x1 = _mm256_xor_si256(a, w1);
-        cnt8[p][0] = _mm256_add_epi8(cnt8[p][0], _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x0, low)),
-                                                                 _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x0, 4), low))));
-        cnt8[p][1] = _mm256_add_epi8(cnt8[p][1], _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x1, low)),
-                                                                 _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x1, 4), low))));
-      }
-      if (t % 31 == 30 || t == T - 1)                      // a byte counter gains ≤ 8 per word: flush before it overflows
-        for (int p = 0; p < Q; ++p) for (int g = 0; g < 2; ++g) {
-          acc[p][g] = _mm256_add_epi64(acc[p][g], _mm256_sad_epu8(cnt8[p][g], zero)); cnt8[p][g] = zero; }
+struct NibTables {   // row b: popcount(i XOR (b & 15)), then popcount(i XOR (b >> 4)), for i = 0…15
+  alignas(64) uint8_t t[256][32];
+  NibTables() { for (int b = 0; b < 256; ++b) for (int i = 0; i < 16; ++i) { t[b][i] = (uint8_t)__builtin_popcount(i ^ (b & 15)); t[b][16 + i] = (uint8_t)__builtin_popcount(i ^ (b >> 4)); } }
+};
+static const NibTables NIB;
+
+// The epilogue of eqs. (2)–(3) for a tile, 8 channels per step; `cnt[p]` holds pixel p's 32 counts, channels in order.
+static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const uint16_t (*cnt)[OB]) {
+  const i64 K = c.KH * c.KW * c.C, ih0 = oh * c.sh - c.ph;
+  const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(c.KH, c.H - ih0);
+  const __m256 zero = _mm256_setzero_ps();
+  const int32_t* ws = c.wsum + og * c.KH * c.KW * OB;
+  for (int p = 0; p < P; ++p) {
+    const i64 ow = ow0 + p, iw0 = ow * c.sw - c.pw, pix = (n * c.Ho + oh) * c.Wo + ow;
+    const i64 kw0 = std::max<i64>(0, -iw0), kw1 = std::min<i64>(c.KW, c.W - iw0);
+    const bool border = kh0 > 0 || kh1 < c.KH || kw0 > 0 || kw1 < c.KW;
+    uint32_t word = 0;
+    for (int q = 0; q < OB / 8; ++q) {
+      __m256i d = _mm256_sub_epi32(_mm256_set1_epi32((int)K),      // K − 2·popcount(x XOR w), eq. (1)
+                                   _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(cnt[p] + 8 * q))), 1));
+      if (border)                                                   // taps in the zero border: add Σ_c w back, eq. (2)
+        for (i64 kh = 0; kh < c.KH; ++kh)
+          for (i64 kw = 0; kw < c.KW; ++kw)
+            if (kh < kh0 || kh >= kh1 || kw < kw0 || kw >= kw1)
+              d = _mm256_add_epi32(d, _mm256_loadu_si256((const __m256i*)(ws + (kh * c.KW + kw) * OB + 8 * q)));
+      const i64 o = og * OB + 8 * q;
+      __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(c.scale + o)), _mm256_loadu_ps(c.bias + o));
+      if (c.res) y = _mm256_add_ps(y, _mm256_loadu_ps(c.res + pix * c.O + o));
+      if (c.act == 1) y = _mm256_max_ps(y, zero);
+      else if (c.act == 2) y = _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_loadu_ps(c.slope + o)), y, _mm256_cmp_ps(y, zero, _CMP_GT_OQ));
+      if (c.out) _mm256_storeu_ps(c.out + pix * c.O + o, y);
+      word |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(y, zero, _CMP_GT_OQ)) << (8 * q);
     }
-    for (int p = 0; p < Q; ++p) for (int g = 0; g < 2; ++g) _mm256_storeu_si256((__m256i*)(dot + (p0 + p) * OB + q * 8 + g * 4), acc[p][g]);
+    if (c.bits) c.bits[((n * c.oHb + oh + c.obh) * c.oWb + ow + c.obw) * (2 * c.oCw) + og] = word;
   }
 }
 
 template <int P>
 static void tile_avx2(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i64 og, i64 ow0, i64* dot) {
-  const u64* base = window(c, n, oh, ow0);
-  int p0 = 0;
-  for (; p0 + 2 <= P; p0 += 2) pixels_avx2<2>(c, offs, T, base, og, p0, dot);
-  if (p0 < P) pixels_avx2<1>(c, offs, T, base, og, p0, dot);
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(window(c, n, oh, ow0));
+  const i64 step = c.sw * c.Cw * 8;                                 // bytes from one output pixel's window to the next
+  const __m256i* wn = reinterpret_cast<const __m256i*>(c.nib) + og * T * 16;
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i cnt[P], acc[P][2];                                        // byte counters; 16-bit counts of channels 0–15, 16–31
+  for (int p = 0; p < P; ++p) cnt[p] = acc[p][0] = acc[p][1] = zero;
+  for (i64 t = 0; t < T; ++t) {
+    const uint8_t* ap = base + offs[t] * 8;
+    for (int j = 0; j < 8; ++j, wn += 2) {                          // byte j of the word: input channels 8j … 8j + 7
+      const __m256i wl = _mm256_loadu_si256(wn), wh = _mm256_loadu_si256(wn + 1);   // low and high nibbles of 32 channels
+      for (int p = 0; p < P; ++p) {
+        const uint8_t* tb = NIB.t[ap[p * step + j]];
+        const __m256i tl = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i*)tb));
+        const __m256i th = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i*)(tb + 16)));
+        cnt[p] = _mm256_add_epi8(cnt[p], _mm256_add_epi8(_mm256_shuffle_epi8(tl, wl), _mm256_shuffle_epi8(th, wh)));
+      }
+    }
+    if (t % 3 == 2 || t == T - 1)                                   // widen bytes 0–7, 16–23 and 8–15, 24–31 of the lanes,
+      for (int p = 0; p < P; ++p) {                                 // where the nibble layout puts channels 0–15 and 16–31
+        acc[p][0] = _mm256_add_epi16(acc[p][0], _mm256_unpacklo_epi8(cnt[p], zero));
+        acc[p][1] = _mm256_add_epi16(acc[p][1], _mm256_unpackhi_epi8(cnt[p], zero));
+        cnt[p] = zero;
+      }
+  }
+  alignas(32) uint16_t counts[P][OB];
+  for (int p = 0; p < P; ++p) { _mm256_store_si256((__m256i*)counts[p], acc[p][0]); _mm256_store_si256((__m256i*)(counts[p] + 16), acc[p][1]); }
+  if (c.O - og * OB >= OB) { epilogue_avx2(c, n, oh, og, ow0, P, counts); return; }
+  for (int p = 0; p < P; ++p) for (int o = 0; o < OB; ++o) dot[p * OB + o] = counts[p][o];   // a last, partial block
+  epilogue(c, n, oh, og, ow0, P, dot);
 }
 
 static void pack_avx2(const float* x, i64 C, i64 Cw, u64* out) {
@@ -188,7 +228,7 @@ static void pack_avx2(const float* x, i64 C, i64 Cw, u64* out) {
 }
 #pragma GCC pop_options
 #endif
-'''  # AVX2 kernel and packer
+'''  # AVX2 kernel, its epilogue and packer
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #baf51e74
 # C++ source of one kernel (a string over 40 lines: one compilable unit of the extension)
@@ -322,7 +362,7 @@ template <int P>
 static void tile(int level, const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i64 og, i64 ow0, i64* dot) {
 #if XNOR_X86
   if (level == AVX512) { tile_avx512<P>(c, offs, T, n, oh, og, ow0); return; }   // epilogue fused
-  if (level == AVX2) { tile_avx2<P>(c, offs, T, n, oh, og, ow0, dot); epilogue(c, n, oh, og, ow0, P, dot); return; }
+  if (level == AVX2) { tile_avx2<P>(c, offs, T, n, oh, og, ow0, dot); return; }                // epilogue inside
 #endif
   tile_portable(c, offs, T, n, oh, og, ow0, P, dot);
   epilogue(c, n, oh, og, ow0, P, dot);
@@ -335,8 +375,9 @@ static const TileFn TILES[TP + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>
 std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int64_t H, int64_t W, int64_t C,
                              const at::Tensor& w, const at::Tensor& wsum, int64_t O, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                              const at::Tensor& scale, const at::Tensor& bias, int64_t act, const at::Tensor& slope,
-                             const c10::optional<at::Tensor>& res, bool want_real, int64_t obh, int64_t obw, int64_t isa) {
-  const int level = checked_isa(isa);
+                             const c10::optional<at::Tensor>& res, bool want_real, int64_t obh, int64_t obw, int64_t isa,
+                             const c10::optional<at::Tensor>& nib) {
+  int level = checked_isa(isa);
   TORCH_CHECK(a.dim() == 4 && a.scalar_type() == at::kUInt64 && a.is_contiguous(), "the packed input must be a contiguous uint64 [N, Hb, Wb, Cw] tensor");
   TORCH_CHECK(w.dim() == 5 && w.scalar_type() == at::kUInt64 && w.is_contiguous() && w.size(4) == OB, "weights must be uint64 [Og, KH, KW, Cw, 32]");
   Conv c{};
@@ -367,6 +408,12 @@ std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int6
     c.bits = reinterpret_cast<uint32_t*>(bits.data_ptr<u64>());   // little-endian: channels 0-31 are the word's first half
   }
   const i64 T = c.KH * c.KW * c.Cw;                               // words per window, and where each sits
+  if (level == AVX2 && c.KH * c.KW * C >= 65536) level = PORTABLE;   // the AVX2 kernel counts in 16 bits
+  if (level == AVX2) {
+    TORCH_CHECK(nib.has_value() && nib->defined() && nib->scalar_type() == at::kByte && nib->is_contiguous() && nib->numel() == c.Og * T * 512,
+                "the AVX2 kernel needs the weights' nibbles: uint8 [Og, KH·KW·Cw, 8, 2, 32] (weight_nibbles)");
+    c.nib = nib->data_ptr<uint8_t>();
+  }
   std::vector<i64> offs(T);
   for (i64 kh = 0, t = 0; kh < c.KH; ++kh) for (i64 kw = 0; kw < c.KW; ++kw) for (i64 cw = 0; cw < c.Cw; ++cw) offs[t++] = (kh * c.Wb + kw) * c.Cw + cw;
   at::parallel_for(0, c.Og * c.N * c.Ho, 1, [&](i64 b, i64 e) {  // og-major: a block's weights stay in L1 across rows
@@ -561,6 +608,18 @@ def pack_weights(weight: torch.Tensor, # [O, C, KH, KW]; only the signs are kept
     S = F.pad(signs.sum(1, dtype=torch.int32), (0, 0, 0, 0, 0, Og * OB - O))                        # packed-engine eq. (2)'s S_{o,t}
     return words, S.view(Og, OB, KH, KW).permute(0, 2, 3, 1).contiguous()
 
+# %% ../../nbs/binary/01_packed_engine.ipynb #94c08446
+_NIB_ORDER = torch.tensor([*range(8), *range(16, 24), *range(8, 16), *range(24, 32)])  # the channel each byte of a nibble vector holds
+
+def weight_nibbles(words: torch.Tensor, # weight words [Og, KH, KW, Cw, 32] from `pack_weights`
+                  ) -> torch.Tensor:
+    "The AVX2 kernel's copy of the weights, one nibble per byte: uint8 [Og, KH·KW·Cw, 8, 2, 32] (word, its byte j, low/high nibble, channel)."
+    Og, KH, KW, Cw, n = words.shape
+    if n != OB or words.dtype != torch.uint64: raise ValueError(f"expected uint64 words [Og, KH, KW, Cw, {OB}], got {words.dtype} {tuple(words.shape)}")
+    b = words.contiguous().view(torch.uint8).view(Og, KH * KW * Cw, OB, 8).transpose(2, 3)   # byte j of a word, in memory order
+    b = b[..., _NIB_ORDER]              # so that widening bytes 0–7, 16–23 (and 8–15, 24–31) of a counter gives channels in order
+    return torch.stack([b & 15, b >> 4], 3).contiguous()
+
 # %% ../../nbs/binary/01_packed_engine.ipynb #53bdee42
 _ACTS = {"none": 0, "relu": 1, "prelu": 2}
 
@@ -596,6 +655,8 @@ class PackedConv2d(nn.Module):
         self.in_channels, self.out_channels, self.kernel_size = C, O, (KH, KW)
         self.stride, self.padding, self.act = pair(stride), pair(padding), act
         self.backend = resolve_backend(backend)
+        self.register_buffer("nibbles", weight_nibbles(words) if self.backend == "avx2" else torch.empty(0, dtype=torch.uint8),
+                             persistent=False)   # the AVX2 kernel's copy of the weights (2× the words), derived, not saved
 
     def signs(self) -> torch.Tensor:
         "The ±1 weights [O, C, KH, KW], unpacked from the words."
@@ -617,7 +678,8 @@ class PackedConv2d(nn.Module):
         if self.backend in _ISA:
             obh, obw = bits_pad if bits_pad is not None else (-1, -1)
             out, bits = _KERNELS["ext"].conv(x.data, bh, bw, H, W, C, self.words, self.wsum, O, sh, sw, ph, pw, self.scale,
-                                             self.bias, _ACTS[self.act], self.slope, residual, real, obh, obw, _ISA[self.backend])
+                                             self.bias, _ACTS[self.act], self.slope, residual, real, obh, obw, _ISA[self.backend],
+                                             self.nibbles if self.backend == "avx2" else None)
             return (out if real else None), (Packed(bits, O, (obh, obw)) if bits_pad is not None else None)
         Ho, Wo = (H + 2 * ph - self.kernel_size[0]) // sh + 1, (W + 2 * pw - self.kernel_size[1]) // sw + 1
         if self.backend == "numba":
@@ -842,7 +904,7 @@ def trace_sign_flips(model: nn.Module, # the simulated binary model
 # %% ../../nbs/binary/01_packed_engine.ipynb #63c7f478
 def memory_bytes(model: nn.Module, # a simulated or packed model
                 ) -> dict:
-    "Bytes of a model's parameters and buffers: binary-layer weights (fp32, or packed words), the binary layers' other tensors, real layers."
+    "Bytes of a model's parameters and buffers: binary-layer weights (fp32, or packed words), the binary layers' other tensors (with the AVX2 kernel's nibble copy), real layers."
     size = lambda t: t.numel() * t.element_size()
     layers = [m for m in model.modules() if isinstance(m, (BinaryConv1d, BinaryConv2d, PackedConv2d, PackedBinaryConv))]
     weights = {id(m.words if isinstance(m, PackedConv2d) else m.weight): m.words if isinstance(m, PackedConv2d) else m.weight
