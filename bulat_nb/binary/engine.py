@@ -150,34 +150,45 @@ struct NibTables {   // row b: popcount(i XOR (b & 15)), then popcount(i XOR (b 
 };
 static const NibTables NIB;
 
-// The epilogue of eqs. (2)–(3) for a tile, 8 channels per step; `cnt[p]` holds pixel p's 32 counts, channels in order.
-static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const uint16_t (*cnt)[OB]) {
-  const i64 K = c.KH * c.KW * c.C, ih0 = oh * c.sh - c.ph;
-  const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(c.KH, c.H - ih0);
+// The epilogue of eqs. (2)–(3) for a tile, 8 channels per step; `acc[p]` holds pixel p's 32 16-bit counts, channels in
+// order. The counts stay in vectors (reading 128-bit halves back from a 256-bit store stalls store forwarding), and
+// everything read from `c` is copied to locals first: stores through float* could alias its fields.
+static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const __m256i (*acc)[2]) {
+  const i64 KH = c.KH, KW = c.KW, O = c.O, W = c.W, sw = c.sw, pw = c.pw, act = c.act, ih0 = oh * c.sh - c.ph;
+  const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(KH, c.H - ih0), pix0 = (n * c.Ho + oh) * c.Wo + ow0;
+  const __m256i K = _mm256_set1_epi32((int)(KH * KW * c.C));
   const __m256 zero = _mm256_setzero_ps();
-  const int32_t* ws = c.wsum + og * c.KH * c.KW * OB;
+  const int32_t* ws = c.wsum + og * KH * KW * OB;
+  const float* res = c.res ? c.res + pix0 * O + og * OB : nullptr;
+  float* out = c.out ? c.out + pix0 * O + og * OB : nullptr;
+  uint32_t* bits = c.bits ? c.bits + ((n * c.oHb + oh + c.obh) * c.oWb + ow0 + c.obw) * (2 * c.oCw) + og : nullptr;
+  const i64 bstep = 2 * c.oCw;
+  __m256 sc[OB / 8], bi[OB / 8], sl[OB / 8];
+  for (int q = 0; q < OB / 8; ++q) {
+    sc[q] = _mm256_loadu_ps(c.scale + og * OB + 8 * q); bi[q] = _mm256_loadu_ps(c.bias + og * OB + 8 * q);
+    sl[q] = _mm256_loadu_ps(c.slope + og * OB + 8 * q);
+  }
   for (int p = 0; p < P; ++p) {
-    const i64 ow = ow0 + p, iw0 = ow * c.sw - c.pw, pix = (n * c.Ho + oh) * c.Wo + ow;
-    const i64 kw0 = std::max<i64>(0, -iw0), kw1 = std::min<i64>(c.KW, c.W - iw0);
-    const bool border = kh0 > 0 || kh1 < c.KH || kw0 > 0 || kw1 < c.KW;
+    const i64 iw0 = (ow0 + p) * sw - pw;
+    const i64 kw0 = std::max<i64>(0, -iw0), kw1 = std::min<i64>(KW, W - iw0);
+    const bool border = kh0 > 0 || kh1 < KH || kw0 > 0 || kw1 < KW;
     uint32_t word = 0;
     for (int q = 0; q < OB / 8; ++q) {
-      __m256i d = _mm256_sub_epi32(_mm256_set1_epi32((int)K),      // K − 2·popcount(x XOR w), eq. (1)
-                                   _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(cnt[p] + 8 * q))), 1));
+      const __m128i half = q % 2 ? _mm256_extracti128_si256(acc[p][q / 2], 1) : _mm256_castsi256_si128(acc[p][q / 2]);
+      __m256i d = _mm256_sub_epi32(K, _mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 1));   // K − 2·popcount, eq. (1)
       if (border)                                                   // taps in the zero border: add Σ_c w back, eq. (2)
-        for (i64 kh = 0; kh < c.KH; ++kh)
-          for (i64 kw = 0; kw < c.KW; ++kw)
+        for (i64 kh = 0; kh < KH; ++kh)
+          for (i64 kw = 0; kw < KW; ++kw)
             if (kh < kh0 || kh >= kh1 || kw < kw0 || kw >= kw1)
-              d = _mm256_add_epi32(d, _mm256_loadu_si256((const __m256i*)(ws + (kh * c.KW + kw) * OB + 8 * q)));
-      const i64 o = og * OB + 8 * q;
-      __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(c.scale + o)), _mm256_loadu_ps(c.bias + o));
-      if (c.res) y = _mm256_add_ps(y, _mm256_loadu_ps(c.res + pix * c.O + o));
-      if (c.act == 1) y = _mm256_max_ps(y, zero);
-      else if (c.act == 2) y = _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_loadu_ps(c.slope + o)), y, _mm256_cmp_ps(y, zero, _CMP_GT_OQ));
-      if (c.out) _mm256_storeu_ps(c.out + pix * c.O + o, y);
+              d = _mm256_add_epi32(d, _mm256_loadu_si256((const __m256i*)(ws + (kh * KW + kw) * OB + 8 * q)));
+      __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(d), sc[q]), bi[q]);   // eq. (3)
+      if (res) y = _mm256_add_ps(y, _mm256_loadu_ps(res + p * O + 8 * q));
+      if (act == 1) y = _mm256_max_ps(y, zero);
+      else if (act == 2) y = _mm256_blendv_ps(_mm256_mul_ps(y, sl[q]), y, _mm256_cmp_ps(y, zero, _CMP_GT_OQ));
+      if (out) _mm256_storeu_ps(out + p * O + 8 * q, y);
       word |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(y, zero, _CMP_GT_OQ)) << (8 * q);
     }
-    if (c.bits) c.bits[((n * c.oHb + oh + c.obh) * c.oWb + ow + c.obw) * (2 * c.oCw) + og] = word;
+    if (bits) bits[p * bstep] = word;
   }
 }
 
@@ -207,10 +218,10 @@ static void tile_avx2(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i64 
         cnt[p] = zero;
       }
   }
-  alignas(32) uint16_t counts[P][OB];
+  if (c.O - og * OB >= OB) { epilogue_avx2(c, n, oh, og, ow0, P, acc); return; }
+  alignas(32) uint16_t counts[P][OB];                              // a last, partial block: the scalar epilogue
   for (int p = 0; p < P; ++p) { _mm256_store_si256((__m256i*)counts[p], acc[p][0]); _mm256_store_si256((__m256i*)(counts[p] + 16), acc[p][1]); }
-  if (c.O - og * OB >= OB) { epilogue_avx2(c, n, oh, og, ow0, P, counts); return; }
-  for (int p = 0; p < P; ++p) for (int o = 0; o < OB; ++o) dot[p * OB + o] = counts[p][o];   // a last, partial block
+  for (int p = 0; p < P; ++p) for (int o = 0; o < OB; ++o) dot[p * OB + o] = counts[p][o];
   epilogue(c, n, oh, og, ow0, P, dot);
 }
 
@@ -836,7 +847,8 @@ class PackedResNet(nn.Module):
         with torch.no_grad():                                                     # BN folded into the real stem
             stem.weight.copy_(c1.weight * a[:, None, None, None])
             stem.bias.copy_(c + (c1.bias * a if c1.bias is not None else 0))
-        self.stem = nn.Sequential(stem, nn.ReLU(), copy.deepcopy(model.maxpool)).to(memory_format=torch.channels_last)
+        # max-pool, then ReLU: they commute (ReLU is monotone), and the ReLU then touches a quarter of the values
+        self.stem = nn.Sequential(stem, copy.deepcopy(model.maxpool), nn.ReLU(inplace=True)).to(memory_format=torch.channels_last)
         named = [(f"layer{i}.{j}", b) for i in range(1, 5) for j, b in enumerate(getattr(model, f"layer{i}"))]
         self.blocks = nn.ModuleList(PackedBasicBlock(b, backend, n) for n, b in named)
         self.fc = copy.deepcopy(model.fc)
