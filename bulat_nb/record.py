@@ -165,7 +165,8 @@ def recorded_markdown(slug: str, # the paper's slug
     if images: md += [f"![{f.stem}]({figure_prefix}{f.name})" for f in figs if f.exists()]
     if run:
         md += ["", f"<small>Recorded {run.get('start', '?')[:10]} · profile `{run.get('profile')}` · "
-               f"{run.get('duration_s', 0):.0f} s on {run.get('machine', {}).get('cpus', '?')} cores · "
+               f"{run.get('duration_s', 0):.0f} s on {run.get('machine', {}).get('cpus', '?')} cores"
+               + (f" ({run['cpu_s'] / run['duration_s']:.1f} busy on average)" if run.get("cpu_s") and run.get("duration_s") else "") + " · "
                f"commit `{str(run.get('git', {}).get('commit', '?'))[:10]}`"
                f"{' (dirty)' if run.get('git', {}).get('dirty') else ''} · "
                f"torch {run.get('versions', {}).get('torch', '?')} · parameters `{json.dumps(run.get('parameters', {}))}`</small>"]

@@ -16,11 +16,11 @@ from importlib import metadata
 # %% auto #0
 __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', 'REPRO_RULE', 'read_manifest', 'ParamSpec',
            'parse_spec', 'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters',
-           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers', 'execute',
-           'keep_executed', 'record_run', 'select_papers', 'verdict_rows', 'compare_claim', 'setting_differences',
-           'check_reproduction', 'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run',
-           'cancel_runs', 'run_task', 'store_run', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report',
-           'results_page', 'write_results_page']
+           'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers',
+           'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
+           'compare_claim', 'setting_differences', 'check_reproduction', 'reproduction_report', 'latest_full_run',
+           'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'run_parallel',
+           'dask_client', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -337,6 +337,14 @@ def _failure(e: Exception) -> tuple[str, str]:
 # largest mmap threshold) and 4 GB of heap; they change where memory comes from, never a number.
 KERNEL_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296", "MALLOC_TOP_PAD_": "268435456"}
 
+# %% ../nbs/04_runs.ipynb #cd56beef
+def children_cpu_seconds() -> float | None:
+    "User + system CPU seconds of this process's finished, reaped children (a run's kernel with its arm workers); None where `resource` is missing."
+    try: import resource
+    except ImportError: return None
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
 # %% ../nbs/04_runs.ipynb #862522f5
 def execute(slug: str, # paper slug or id
             profile: str | None = None, # "smoke" or "full"
@@ -360,7 +368,7 @@ def execute(slug: str, # paper slug or id
     env = dict(BULAT_NB_RUN_DIR=rdir, BULAT_NB_THREADS=run["threads"], OMP_NUM_THREADS=run["threads"], BULAT_NB_WORKERS=rec["workers"],
                BULAT_NB_PROFILE=label, BULAT_NB_ROOT=root, MPLBACKEND="module://matplotlib_inline.backend_inline",
                **{k: os.environ.get(k, v) for k, v in KERNEL_MALLOC.items()})   # the user's own values win
-    t0, err = time.monotonic(), None
+    t0, c0, err = time.monotonic(), children_cpu_seconds(), None
     try:
         with _client_log(rdir / "kernel.log"):
             pm.execute_notebook(str(plan["notebook"]), str(rdir / f"{p.slug}.ipynb"), parameters=plan["parameters"],
@@ -372,7 +380,8 @@ def execute(slug: str, # paper slug or id
     except KeyboardInterrupt: status, err = "interrupted", "interrupted by the user (Ctrl-C)"
     except Exception as e: status, err = _failure(e)  # a cell error, a dead kernel, a timeout
     finally: _KERNELS.pop(run_id, None)
-    rec.update(status=status, error=err, duration_s=round(time.monotonic() - t0, 2),
+    c1 = children_cpu_seconds()   # the kernel and its workers have exited: their CPU time, to compare with the wall time
+    rec.update(status=status, error=err, duration_s=round(time.monotonic() - t0, 2), cpu_s=None if c0 is None else round(c1 - c0, 2),
                end=datetime.now(timezone.utc).isoformat(timespec="seconds"), git_end=git_info(root))
     atomic_write_json(rdir / "run.json", rec)
     if status == "interrupted" and threading.current_thread() is threading.main_thread(): raise KeyboardInterrupt(str(rdir))
@@ -423,7 +432,7 @@ def record_run(rec: dict, # a finished run's `run.json` record
         tmp = keep / f".{f}.png.tmp"; shutil.copyfile(rdir / f"{f}.png", tmp); os.chmod(tmp, 0o644); os.replace(tmp, keep / f"{f}.png")
     keep_executed(rdir / f"{p.slug}.ipynb", keep / f"{p.slug}.ipynb")
     run = {k: rec.get(k) for k in ("run_id", "profile", "parameters", "seed", "threads", "workers", "git", "versions",
-                                   "machine", "start", "duration_s")}
+                                   "machine", "start", "duration_s", "cpu_s")}
     if not clean: run["allow_dirty"] = True
     path = atomic_write_json(result_path(p, root), {**metrics, "paper": p.id, "title": p.title, "run": run})
     write_results_page(root)

@@ -23,6 +23,7 @@ def test_smoke_run_makes_a_complete_run_directory(tiny):
     assert run["parameters"] == {"seed": 7, "n": 2, "mode": "ok", "lr": 0.1, "flag": True}  # every value; seed from [run]
     assert run["overrides"] == {"n": "2", "flag": "true"} and run["evidence"] is False
     assert run["seed"] == 7 and run["duration_s"] > 0 and run["start"] <= run["end"]
+    assert 0.3 < run["cpu_s"] < run["duration_s"] * run["machine"]["cpus"] + 1, run   # the kernel's CPU time (it starts Python and torch)
     assert {"torch", "papermill", "python"} <= set(run["versions"]) and run["machine"]["cpus"] >= 1
     assert set(run["git"]) == {"commit", "dirty"} and run["git"]["dirty"] is False
     m = json.loads((rd / "metrics.json").read_text())
