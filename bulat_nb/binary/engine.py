@@ -151,8 +151,8 @@ struct NibTables {   // row b: popcount(i XOR (b & 15)), then popcount(i XOR (b 
 static const NibTables NIB;
 
 // The epilogue of eqs. (2)–(3) for a tile, 8 channels per step; `acc[p]` holds pixel p's 32 16-bit counts, channels in
-// order. The counts stay in vectors (reading 128-bit halves back from a 256-bit store stalls store forwarding), and
-// everything read from `c` is copied to locals first: stores through float* could alias its fields.
+// order, kept in vectors. Everything read from `c` is copied to locals first: stores through float* could alias its
+// fields, which would make the compiler reload them after every store.
 static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const __m256i (*acc)[2]) {
   const i64 KH = c.KH, KW = c.KW, O = c.O, W = c.W, sw = c.sw, pw = c.pw, act = c.act, ih0 = oh * c.sh - c.ph;
   const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(KH, c.H - ih0), pix0 = (n * c.Ho + oh) * c.Wo + ow0;
