@@ -173,7 +173,8 @@ static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, 
     const i64 kw0 = std::max<i64>(0, -iw0), kw1 = std::min<i64>(KW, W - iw0);
     const bool border = kh0 > 0 || kh1 < KH || kw0 > 0 || kw1 < KW;
     uint32_t word = 0;
-    for (int q = 0; q < OB / 8; ++q) {
+#pragma GCC unroll 4
+    for (int q = 0; q < OB / 8; ++q) {                              // unrolled: `word` stays in a register
       const __m128i half = q % 2 ? _mm256_extracti128_si256(acc[p][q / 2], 1) : _mm256_castsi256_si128(acc[p][q / 2]);
       __m256i d = _mm256_sub_epi32(K, _mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 1));   // K − 2·popcount, eq. (1)
       if (border)                                                   // taps in the zero border: add Σ_c w back, eq. (2)
@@ -199,7 +200,7 @@ static void tile_avx2(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i64 
   const __m256i* wn = reinterpret_cast<const __m256i*>(c.nib) + og * T * 16;
   const __m256i zero = _mm256_setzero_si256();
   __m256i cnt[P], acc[P][2];                                        // byte counters; 16-bit counts of channels 0–15, 16–31
-  for (int p = 0; p < P; ++p) cnt[p] = acc[p][0] = acc[p][1] = zero;
+  for (int p = 0; p < P; ++p) cnt[p] = zero;                      // acc is set by the first widening (no stack zeroing)
   for (i64 t = 0; t < T; ++t) {
     const uint8_t* ap = base + offs[t] * 8;
     for (int j = 0; j < 8; ++j, wn += 2) {                          // byte j of the word: input channels 8j … 8j + 7
@@ -213,8 +214,9 @@ static void tile_avx2(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i64 
     }
     if (t % 3 == 2 || t == T - 1)                                   // widen bytes 0–7, 16–23 and 8–15, 24–31 of the lanes,
       for (int p = 0; p < P; ++p) {                                 // where the nibble layout puts channels 0–15 and 16–31
-        acc[p][0] = _mm256_add_epi16(acc[p][0], _mm256_unpacklo_epi8(cnt[p], zero));
-        acc[p][1] = _mm256_add_epi16(acc[p][1], _mm256_unpackhi_epi8(cnt[p], zero));
+        const __m256i lo = _mm256_unpacklo_epi8(cnt[p], zero), hi = _mm256_unpackhi_epi8(cnt[p], zero);
+        acc[p][0] = t < 3 ? lo : _mm256_add_epi16(acc[p][0], lo);
+        acc[p][1] = t < 3 ? hi : _mm256_add_epi16(acc[p][1], hi);
         cnt[p] = zero;
       }
   }
