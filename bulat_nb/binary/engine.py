@@ -668,8 +668,13 @@ class PackedConv2d(nn.Module):
         self.in_channels, self.out_channels, self.kernel_size = C, O, (KH, KW)
         self.stride, self.padding, self.act = pair(stride), pair(padding), act
         self.backend = resolve_backend(backend)
-        self.register_buffer("nibbles", weight_nibbles(words) if self.backend == "avx2" else torch.empty(0, dtype=torch.uint8),
-                             persistent=False)   # the AVX2 kernel's copy of the weights (2× the words), derived, not saved
+        self.register_buffer("nibbles", torch.empty(0, dtype=torch.uint8), persistent=False)  # the AVX2 kernel's copy (2× the words)
+        self._derive_nibbles()
+        self.register_load_state_dict_post_hook(PackedConv2d._derive_nibbles)                  # loaded words: derive it again
+
+    def _derive_nibbles(self, incompatible_keys=None):
+        "Rebuild the AVX2 kernel's nibble copy of `words` (when built, and after `load_state_dict`); empty for other backends."
+        self.nibbles = weight_nibbles(self.words) if self.backend == "avx2" else self.words.new_empty(0, dtype=torch.uint8)
 
     def signs(self) -> torch.Tensor:
         "The ±1 weights [O, C, KH, KW], unpacked from the words."
