@@ -692,12 +692,12 @@ class PackedConv2d(nn.Module):
         if x.channels != self.in_channels: raise ValueError(f"expected {self.in_channels} input channels, got {x.channels}")
         (ph, pw), (bh, bw), (sh, sw) = self.padding, x.pad, self.stride
         if ph > bh or pw > bw: raise ValueError(f"the packed input's border {x.pad} is narrower than the padding {self.padding}")
-        H, W, C, O = x.height, x.width, self.in_channels, self.out_channels
-        if self.backend in _ISA:
-            obh, obw = bits_pad if bits_pad is not None else (-1, -1)
-            out, bits = _KERNELS["ext"].conv(x.data, bh, bw, H, W, C, self.words, self.wsum, O, sh, sw, ph, pw, self.scale,
-                                             self.bias, _ACTS[self.act], self.slope, residual, real, obh, obw, _ISA[self.backend],
-                                             self.nibbles if self.backend == "avx2" else None)
+        H, W, C, O = x.data.shape[1] - 2 * bh, x.data.shape[2] - 2 * bw, self.in_channels, self.out_channels
+        if self.backend in _ISA:   # the hot path, ≈20 calls per ResNet-18 forward: buffers read from `_buffers` (Module.__getattr__ costs µs)
+            b, obh, obw = self._buffers, *(bits_pad if bits_pad is not None else (-1, -1))
+            out, bits = _KERNELS["ext"].conv(x.data, bh, bw, H, W, C, b["words"], b["wsum"], O, sh, sw, ph, pw, b["scale"],
+                                             b["bias"], _ACTS[self.act], b["slope"], residual, real, obh, obw, _ISA[self.backend],
+                                             b["nibbles"] if self.backend == "avx2" else None)
             return (out if real else None), (Packed(bits, O, (obh, obw)) if bits_pad is not None else None)
         Ho, Wo = (H + 2 * ph - self.kernel_size[0]) // sh + 1, (W + 2 * pw - self.kernel_size[1]) // sw + 1
         if self.backend == "numba":
@@ -860,11 +860,23 @@ class PackedResNet(nn.Module):
         self.blocks = nn.ModuleList(PackedBasicBlock(b, backend, n) for n, b in named)
         self.fc = copy.deepcopy(model.fc)
         self.backend = self.blocks[0].conv1.backend
+    def run_stem(self, x: torch.Tensor, # [B, 3, H, W] images
+                 onednn: bool | None = None, # on oneDNN's own tensor layout (default: when PyTorch has oneDNN and x is a CPU float32 tensor)
+                ) -> torch.Tensor:  # the stem's output, NHWC
+        "relu(maxpool(conv(x))), BN folded into conv: on oneDNN's blocked layout (conv, pool and ReLU there, one conversion back), or channels-last."
+        if onednn is None: onednn = torch.backends.mkldnn.is_available() and x.device.type == "cpu" and x.dtype == torch.float32
+        if not onednn: return self.stem(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1).contiguous()
+        conv, pool = self.stem[0], self.stem[1]
+        with torch.no_grad():   # 0.6 ms of ResNet-18's 10 at 224² saved on the 2026 machine: the same oneDNN conv, without channels-last reorders
+            y = torch.mkldnn_convolution(x.contiguous().to_mkldnn(), conv.weight.contiguous().to_mkldnn(), conv.bias.to_mkldnn(),
+                                         conv.padding, conv.stride, conv.dilation, conv.groups)
+            y = torch.relu_(F.max_pool2d(y, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode))
+        return y.to_dense().permute(0, 2, 3, 1).contiguous()
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 3, H, W] -> [B, classes]
-        h = self.stem(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1).contiguous()   # NHWC
-        real, bits = h, pack_signs(h, self.blocks[0].conv1.padding, self.backend)
-        for i, blk in enumerate(self.blocks):
-            nxt = self.blocks[i + 1] if i + 1 < len(self.blocks) else None
+        h = self.run_stem(x)
+        blocks = list(self.blocks)
+        real, bits = h, pack_signs(h, blocks[0].conv1.padding, self.backend)
+        for blk, nxt in zip(blocks, blocks[1:] + [None]):
             need_real = nxt is None or nxt.down is None                         # the next block adds it as its identity
             real, bits = blk.run(real, bits, real=need_real, bits_pad=None if nxt is None else nxt.conv1.padding)
         return self.fc(real.mean((1, 2)))                                         # global average pool, real classifier
