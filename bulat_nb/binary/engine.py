@@ -124,6 +124,19 @@ static void tile_portable(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, 
     }
 }
 
+// The real classifier after the binary layers: y_o = b_o + Σ_c w_oc g_c, in eight partial sums per output.
+static void linear_portable(const float* g, const float* w, const float* b, i64 C, i64 O, float* y) {
+  for (i64 o = 0; o < O; ++o) {
+    const float* wo = w + o * C;
+    float s[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    i64 c = 0;
+    for (; c + 8 <= C; c += 8) for (int l = 0; l < 8; ++l) s[l] += wo[c + l] * g[c + l];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; c < C; ++c) t += wo[c] * g[c];
+    y[o] = t + b[o];
+  }
+}
+
 static void pack_portable(const float* x, i64 C, i64 Cw, u64* out) {  // bit c%64 of word c/64 = [x_c > 0]
   for (i64 w = 0; w < Cw; ++w) {
     u64 word = 0;
@@ -153,8 +166,9 @@ static const NibTables NIB;
 // The epilogue of eqs. (2)–(3) for a tile, 8 channels per step; `acc[p]` holds pixel p's 32 16-bit counts, channels in
 // order, kept in vectors. Everything read from `c` is copied to locals first: stores through float* could alias its
 // fields, which would make the compiler reload them after every store.
-static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const __m256i (*acc)[2]) {
-  const i64 KH = c.KH, KW = c.KW, O = c.O, W = c.W, sw = c.sw, pw = c.pw, act = c.act, ih0 = oh * c.sh - c.ph;
+template <int ACT>   // φ known at compile time: PReLU's slopes take registers only where they are used
+static inline __attribute__((always_inline)) void epilogue_avx2_t(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const __m256i (*acc)[2]) {
+  const i64 KH = c.KH, KW = c.KW, O = c.O, W = c.W, sw = c.sw, pw = c.pw, act = ACT, ih0 = oh * c.sh - c.ph;
   const i64 kh0 = std::max<i64>(0, -ih0), kh1 = std::min<i64>(KH, c.H - ih0), pix0 = (n * c.Ho + oh) * c.Wo + ow0;
   const __m256i K = _mm256_set1_epi32((int)(KH * KW * c.C));
   const __m256 zero = _mm256_setzero_ps();
@@ -166,7 +180,7 @@ static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, 
   __m256 sc[OB / 8], bi[OB / 8], sl[OB / 8];
   for (int q = 0; q < OB / 8; ++q) {
     sc[q] = _mm256_loadu_ps(c.scale + og * OB + 8 * q); bi[q] = _mm256_loadu_ps(c.bias + og * OB + 8 * q);
-    sl[q] = _mm256_loadu_ps(c.slope + og * OB + 8 * q);
+    if (ACT == 2) sl[q] = _mm256_loadu_ps(c.slope + og * OB + 8 * q);
   }
   for (int p = 0; p < P; ++p) {
     const i64 iw0 = (ow0 + p) * sw - pw;
@@ -191,6 +205,37 @@ static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, 
     }
     if (bits) bits[p * bstep] = word;
   }
+}
+
+static void epilogue_avx2(const Conv& c, i64 n, i64 oh, i64 og, i64 ow0, int P, const __m256i (*acc)[2]) {
+  if (c.act == 1) epilogue_avx2_t<1>(c, n, oh, og, ow0, P, acc);
+  else if (c.act == 0) epilogue_avx2_t<0>(c, n, oh, og, ow0, P, acc);
+  else epilogue_avx2_t<2>(c, n, oh, og, ow0, P, acc);
+}
+
+// The real classifier y = W·g + b, four outputs at a time sharing the loads of g (eight lanes of partial sums each).
+static float hsum_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+static void linear_avx2(const float* g, const float* w, const float* b, i64 C, i64 O, float* y) {
+  const i64 C8 = C / 8 * 8;
+  i64 o = 0;
+  for (; o + 4 <= O; o += 4) {
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (i64 c = 0; c < C8; c += 8) {
+      const __m256 gv = _mm256_loadu_ps(g + c);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(_mm256_loadu_ps(w + (o + r) * C + c), gv));
+    }
+    for (int r = 0; r < 4; ++r) {
+      float t = hsum_avx2(s[r]);
+      for (i64 c = C8; c < C; ++c) t += w[(o + r) * C + c] * g[c];
+      y[o + r] = t + b[o + r];
+    }
+  }
+  if (o < O) linear_portable(g, w + o * C, b + o, C, O - o, y + o);
 }
 
 template <int P>
@@ -439,10 +484,37 @@ std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int6
   return {out, bits};
 }
 
+// The head after the last binary block: global average pool of a real [N, H, W, C] output, then y = W·g + b -> [N, O].
+// One call instead of two PyTorch operators, whose dispatch code is cold after the kernels (≈0.2 ms at 224², 1 thread).
+at::Tensor pool_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t isa) {
+  const int level = checked_isa(isa);
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.size(1) * x.size(2) > 0,
+              "pool_linear expects a non-empty contiguous float32 [N, H, W, C] tensor");
+  const i64 N = x.size(0), HW = x.size(1) * x.size(2), C = x.size(3);
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat && w.is_contiguous() && w.size(1) == C, "the weight must be a contiguous float32 [O, ", C, "] tensor");
+  const i64 O = w.size(0);
+  TORCH_CHECK(b.scalar_type() == at::kFloat && b.is_contiguous() && b.numel() == O, "the bias must be ", O, " float32 values");
+  at::Tensor y = at::empty({N, O}, x.options());
+  std::vector<float> g(C);
+  const float* xp = x.data_ptr<float>();
+  for (i64 n = 0; n < N; ++n) {
+    std::fill(g.begin(), g.end(), 0.f);
+    for (i64 i = 0; i < HW; ++i) for (i64 c = 0; c < C; ++c) g[c] += xp[(n * HW + i) * C + c];
+    for (i64 c = 0; c < C; ++c) g[c] /= (float)HW;
+    float* yn = y.data_ptr<float>() + n * O;
+#if XNOR_X86
+    if (level >= AVX2) { linear_avx2(g.data(), w.data_ptr<float>(), b.data_ptr<float>(), C, O, yn); continue; }
+#endif
+    linear_portable(g.data(), w.data_ptr<float>(), b.data_ptr<float>(), C, O, yn);
+  }
+  return y;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_isa", &cpu_isa, "best kernel this CPU runs: 1 portable, 2 AVX2, 3 AVX-512 VPOPCNTDQ");
   m.def("pack", &pack, "sign-pack a float32 [N, H, W, C] tensor into 64-bit words along C, with a zero border");
   m.def("conv", &conv, "XNOR–popcount convolution of packed signs with the folded epilogue");
+  m.def("pool_linear", &pool_linear, "global average pool of a float32 [N, H, W, C] tensor, then a linear layer");
 }
 '''  # drivers and Python bindings
 
@@ -879,7 +951,9 @@ class PackedResNet(nn.Module):
         for blk, nxt in zip(blocks, blocks[1:] + [None]):
             need_real = nxt is None or nxt.down is None                         # the next block adds it as its identity
             real, bits = blk.run(real, bits, real=need_real, bits_pad=None if nxt is None else nxt.conv1.padding)
-        return self.fc(real.mean((1, 2)))                                         # global average pool, real classifier
+        if self.backend in _ISA and self.fc.bias is not None:                   # global average pool and the real classifier, one call
+            return _KERNELS["ext"].pool_linear(real, self.fc.weight.detach(), self.fc.bias.detach(), _ISA[self.backend])
+        return self.fc(real.mean((1, 2)))
 
 # %% ../../nbs/binary/01_packed_engine.ipynb #29631e81
 def to_packed(model: nn.Module, # a trained binary network of the family (left unchanged)
