@@ -319,13 +319,32 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
               higher_is_better: bool = True, # direction of the validation score
               progress: bool | None = None, # progress bar (default: off under nbdev-test)
               workers: int | None = None, # processes at once, one torch thread each (see `run_arms`)
+              extend: int = 0, # rates an arm may try past an end of the grid while its best is there, one step each (never above 1)
              ) -> tuple[dict, pd.DataFrame]:
-    "Each arm's best learning rate on the validation split, and the full grid of scores."
+    "Each arm's best learning rate on the validation split, and the table of scores (with `extend`, an `extended` column marks rates past the grid)."
     if not lrs: raise ValueError("the learning-rate grid is empty")
-    grid = run_arms({f"{a}@{lr:g}": (lambda s, b, fn=fn, lr=lr: {"score": float(fn(lr, s))}) for a, fn in arms.items() for lr in lrs},
-                    [seed], progress=progress, desc="lr sweep", workers=workers)
-    table = pd.DataFrame([{"arm": a, "lr": lr, "score": grid.values(f"{a}@{lr:g}", "score")[0]} for a in arms for lr in lrs])
-    pick = table.loc[table.groupby("arm", sort=False)["score"].idxmax() if higher_is_better else table.groupby("arm", sort=False)["score"].idxmin()]
+    if extend < 0: raise ValueError(f"extend must be >= 0, got {extend}")
+    def sweep(jobs):   # (arm, lr) pairs -> rows of the table
+        grid = run_arms({f"{a}@{lr:g}": (lambda s, b, fn=arms[a], lr=lr: {"score": float(fn(lr, s))}) for a, lr in jobs},
+                        [seed], progress=progress, desc="lr sweep", workers=workers)
+        return pd.DataFrame([{"arm": a, "lr": lr, "score": grid.values(f"{a}@{lr:g}", "score")[0]} for a, lr in jobs])
+    def best(t):
+        g = t.groupby("arm", sort=False)["score"]
+        return t.loc[g.idxmax() if higher_is_better else g.idxmin()]
+    table = sweep([(a, lr) for a in arms for lr in lrs])
+    if extend and len(lrs) > 1:
+        table["extended"] = False
+        step = (max(lrs) / min(lrs)) ** (1 / (len(lrs) - 1))        # the grid's mean ratio between neighbouring rates
+        nice = lambda v: float(f"{v:.2g}")
+        for _ in range(extend):
+            nxt = []
+            for a, lr in zip(*best(table)[["arm", "lr"]].to_numpy().T):
+                tried = table[table.arm == a].lr
+                if lr == tried.max() and nice(lr * step) <= 1: nxt.append((a, nice(lr * step)))
+                elif lr == tried.min(): nxt.append((a, nice(lr / step)))
+            if not nxt: break
+            table = pd.concat([table, sweep(nxt).assign(extended=True)], ignore_index=True)
+    pick = best(table)
     return dict(zip(pick.arm, pick.lr)), table
 
 # %% ../nbs/08_experiment.ipynb #6744e81e

@@ -137,11 +137,13 @@ class LandmarkExperiment:
     def score(self, arm, lr, seed, budget=1, split="test") -> float:
         "The task's metric (%) on a split."
         return landmark_score(self.kind, self.predict(arm, lr, seed, budget, split), self.task[split], self.norm)
-    def select_lrs(self, lrs: list, seed: int = 0, arms: list | None = None) -> dict:
+    def select_lrs(self, lrs: list, seed: int = 0, arms: list | None = None,
+                   extend: int = 0, # rates past the grid's ends for an arm whose best is there (`select_lr`)
+                  ) -> dict:
         "Each arm's (or only `arms`', the others keeping theirs) best rate of the grid on the validation split; the scores go to `lr_grid`."
         if self.task["val"] is None: raise ValueError("the task has no validation split (landmark_task(..., n_val=...))")
         fns = {a: (lambda lr, s, a=a: self.score(a, lr, s, split="val")) for a in (arms or self.build)}
-        best, grid = select_lr(fns, lrs, seed=seed, higher_is_better=self.higher_is_better)
+        best, grid = select_lr(fns, lrs, seed=seed, higher_is_better=self.higher_is_better, extend=extend)
         if arms and self.lr_grid is not None: grid = pd.concat([self.lr_grid[~self.lr_grid.arm.isin(arms)], grid], ignore_index=True)
         merged = {**(self.best_lr or {}), **best}
         self.best_lr, self.lr_grid = {a: merged[a] for a in self.build if a in merged}, grid   # in the arms' order
