@@ -339,9 +339,9 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
         for _ in range(extend):
             nxt = []
             for a, lr in zip(*best(table)[["arm", "lr"]].to_numpy().T):
-                tried = table[table.arm == a].lr
-                if lr == tried.max() and nice(lr * step) <= 1: nxt.append((a, nice(lr * step)))
-                elif lr == tried.min(): nxt.append((a, nice(lr / step)))
+                tried, up, down = table[table.arm == a].lr, nice(lr * step), nice(lr / step)
+                if lr == tried.max() and tried.max() < up <= 1: nxt.append((a, up))      # strictly past the end: a fine grid
+                elif lr == tried.min() and down < tried.min(): nxt.append((a, down))     # may round back onto it
             if not nxt: break
             table = pd.concat([table, sweep(nxt).assign(extended=True)], ignore_index=True)
     pick = best(table)

@@ -939,7 +939,7 @@ class PackedResNet(nn.Module):
         if onednn is None: onednn = torch.backends.mkldnn.is_available() and x.device.type == "cpu" and x.dtype == torch.float32
         if not onednn: return self.stem(x.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1).contiguous()
         conv, pool = self.stem[0], self.stem[1]
-        with torch.no_grad():   # 0.6 ms of ResNet-18's 10 at 224² saved on the 2026 machine: the same oneDNN conv, without channels-last reorders
+        with torch.no_grad():   # the same oneDNN conv without channels-last's reorders: 0.6 ms of ≈10 saved at 224² (AMD EPYC, 1 thread)
             y = torch.mkldnn_convolution(x.contiguous().to_mkldnn(), conv.weight.contiguous().to_mkldnn(), conv.bias.to_mkldnn(),
                                          conv.padding, conv.stride, conv.dilation, conv.groups)
             y = torch.relu_(F.max_pool2d(y, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode))

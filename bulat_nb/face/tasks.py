@@ -145,6 +145,7 @@ class LandmarkExperiment:
         fns = {a: (lambda lr, s, a=a: self.score(a, lr, s, split="val")) for a in (arms or self.build)}
         best, grid = select_lr(fns, lrs, seed=seed, higher_is_better=self.higher_is_better, extend=extend)
         if arms and self.lr_grid is not None: grid = pd.concat([self.lr_grid[~self.lr_grid.arm.isin(arms)], grid], ignore_index=True)
+        if "extended" in grid: grid["extended"] = grid["extended"].astype("boolean").fillna(False).astype(bool)   # rows of an earlier sweep: on the grid
         merged = {**(self.best_lr or {}), **best}
         self.best_lr, self.lr_grid = {a: merged[a] for a in self.build if a in merged}, grid   # in the arms' order
         return self.best_lr
