@@ -251,12 +251,25 @@ def package_versions() -> dict:
     return out
 
 # %% ../nbs/04_runs.ipynb #792f04b5
-def machine_info() -> dict:
-    "Host, OS, CPU model and core count."
-    cpu = platform.processor()
+_ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni",
+              "avx512_bf16", "avx512_fp16", "avx512_vpopcntdq", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+
+def _cpuinfo() -> dict:
+    "The first processor's fields in /proc/cpuinfo (empty where there is none)."
+    out = {}
     with contextlib.suppress(OSError):
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
-    return {"host": platform.node(), "os": platform.platform(), "cpu": cpu, "cpus": os.cpu_count()}
+        for line in open("/proc/cpuinfo"):
+            if not line.strip(): break                  # the first processor's block ends here
+            k, _, v = line.partition(":"); out.setdefault(k.strip(), v.strip())
+    return out
+
+def machine_info() -> dict:
+    "Host, OS, CPU model, its family/model ids, the instruction sets that select PyTorch's and oneDNN's kernels, core count."
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    ident = " ".join(f"{k} {info[k]}" for k in ("vendor_id", "cpu family", "model", "stepping") if k in info)
+    return {"host": platform.node(), "os": platform.platform(), "cpu": info.get("model name") or platform.processor(),
+            "cpu_id": ident or None, "isa": [f for f in _ISA_FLAGS if f in flags] if flags else None, "cpus": os.cpu_count()}
 
 # %% ../nbs/04_runs.ipynb #f13bb17d
 def new_run_id(profile: str) -> str:
@@ -483,7 +496,8 @@ REPRO_RULE = (
     f"noise / not tested), and each of its numbers (the method's and the baseline's mean) lies **within the recorded "
     f"spread**: at most {SPREAD:g} recorded standard deviations over seeds from the recorded mean; a number recorded "
     "without spread (a count, a single seed) must be equal. Where training is deterministic on CPU, that is when the run "
-    "has the record's parameters, thread count, torch and numpy versions and CPU model, every number, per-seed values "
+    "has the record's parameters, thread count, torch and numpy versions, CPU model and instruction sets (as the record "
+    "names them), every number, per-seed values "
     "included, must be **exactly equal**. Wall-clock measurements (latency, time, throughput) depend on the machine and its "
     "load: only their state is compared. A paper reproduces when all its recorded claims do and the run states no other; "
     "only unmodified full-profile runs are compared, and only when their parameters are the record's.")
@@ -515,13 +529,19 @@ def compare_claim(new: dict, # the claim as this run states it
 def setting_differences(run: dict, # a run's `run.json` record
                         recorded_run: dict, # the `run` part of a recorded result
                        ) -> list[str]:
-    "How the run's setting differs from the record's (threads, workers, torch, numpy, CPU); none means training is deterministic."
+    "How the run's setting differs from the record's (threads, workers, torch, numpy, CPU model, instruction sets, CPU ids); none: deterministic."
     v, rv = run.get("versions") or {}, recorded_run.get("versions") or {}
     cpu, rcpu = (run.get("machine") or {}).get("cpu"), (recorded_run.get("machine") or {}).get("cpu")
     out = [f"{k} {a} ≠ {b}" for k, a, b in [("threads", run.get("threads"), recorded_run.get("threads")),
                                               ("workers", run.get("workers") or 1, recorded_run.get("workers") or 1),  # older records: 1
                                               ("torch", v.get("torch"), rv.get("torch")), ("numpy", v.get("numpy"), rv.get("numpy"))] if a != b]
-    return out + (["another CPU model"] if cpu != rcpu else [])
+    if cpu != rcpu: return out + ["another CPU model"]
+    m, rm = run.get("machine") or {}, recorded_run.get("machine") or {}
+    if m.get("isa") is None or rm.get("isa") is None:   # records before 2026-12-05 name the model only, and one name covers
+        return out + [f"the {'record' if rm.get('isa') is None else 'run'} does not name its CPU's instruction sets"]   # CPUs whose kernels round differently
+    if m["isa"] != rm["isa"]:
+        return out + ["other instruction sets (" + ", ".join(sorted(set(m["isa"]) ^ set(rm["isa"]))) + ")"]
+    return out + (["another CPU (" + f"{m.get('cpu_id')} ≠ {rm.get('cpu_id')})"] if m.get("cpu_id") != rm.get("cpu_id") else [])
 
 # %% ../nbs/04_runs.ipynb #b7e1a006
 def _pair_claims(new: list[dict], old: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
