@@ -73,6 +73,7 @@ def cached_teacher(name: str, # the zoo entry, a file-name-safe word
     else:
         set_seed(seed); model = build(**arch)
         meta = {k: float(v) for k, v in train(model, seed=seed, **recipe).items()}
+        model.zero_grad(set_to_none=True)                # the gradients training left: a loaded teacher has none either
         path.parent.mkdir(parents=True, exist_ok=True)
         # write to a temporary file in the same folder, then rename: readers never see half a file
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt"); os.close(fd)
