@@ -10,7 +10,7 @@ import os, random, time, statistics
 from collections import defaultdict
 
 # %% auto #0
-__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency', 'randomize_bn']
+__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency', 'one_cycle', 'randomize_bn']
 
 # %% ../nbs/00_core.ipynb #f315b8ab
 import numpy as np
@@ -104,6 +104,17 @@ def compare_latency(fns: dict, # name -> zero-argument callable to time
     return pd.DataFrame({"median_ms": med,
                          "iqr_ms": {n: float(np.subtract(*np.percentile(times[n], [75, 25]))) for n in names},
                          "ratio": {n: med[n] / med[baseline] for n in names}}).rename_axis("model")
+
+# %% ../nbs/00_core.ipynb #c0ffee01a1b3
+def one_cycle(opt: torch.optim.Optimizer, # the optimiser whose learning rate is scheduled
+              max_lr: float, # peak learning rate
+              total_steps: int, # optimiser steps in the whole schedule
+              pct_start: float = 0.1, # share of the steps spent warming up
+              **kwargs, # other `OneCycleLR` arguments
+             ) -> torch.optim.lr_scheduler.OneCycleLR:
+    "`torch.optim.lr_scheduler.OneCycleLR`, except that a warm-up of exactly one step does not divide by zero."
+    if float(pct_start * total_steps) - 1 == 0: pct_start *= 1 + 1e-6   # the warm-up phase would end at step 0: 0/0 in OneCycleLR
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, **kwargs)
 
 # %% ../nbs/00_core.ipynb #05885d8a
 def randomize_bn(module: nn.Module, # every BatchNorm in it is changed in place

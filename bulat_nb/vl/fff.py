@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+from ..core import one_cycle
 from .blocks import ImageTower, TEMPLATES, COLOURS, SHAPES, SIZES, POSITIONS, object_phrase, multi_positive_loss, sigmoid_loss
 
 # %% auto #0
@@ -167,7 +168,7 @@ def fit_fff(x: np.ndarray, # training images `[n, 3, H, W]`
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     tower, head = ImageTower(dim=feats.shape[1], width=width), TemperatureBias()
     opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps, pct_start=0.1)
     xs, web, pseudo = torch.as_tensor(x), torch.as_tensor(web), torch.as_tensor(pseudo)
     losses, mined, same = [], 0, 0
     for _ in range(steps):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+from ..core import one_cycle
 from ..data import cached
 from .blocks import ImageTower, make_world, caption, class_names, multi_positive_loss, TEMPLATES
 
@@ -186,7 +187,7 @@ def train_lit(model: LiT, x: np.ndarray, cap: dict, # images `[n, 3, H, W]`, `ca
     "Train the image tower and logit scale with multi-positive InfoNCE (positives: same caption); returns the losses."
     g = torch.Generator().manual_seed(seed); model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = one_cycle(opt, lr, steps, pct_start=0.1)
     xs, ids, feats = torch.as_tensor(x), torch.as_tensor(cap["cap_id"]), torch.as_tensor(cap["cap_feats"])
     losses = []
     for _ in range(steps):
