@@ -382,6 +382,37 @@ static void tile_avx512(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i6
   if (inside) tile_avx512_<P, false>(c, offs, T, n, oh, og, ow0); else tile_avx512_<P, true>(c, offs, T, n, oh, og, ow0);
 }
 
+// Linear layers (1 × 1, no border) on AVX-512: one row at a time against one 32-output block, the same epilogue as
+// the tiles. A classifier-sized layer has one row: the tile's window and border bookkeeping cost more than its MACs.
+static void linear_rows_avx512(const Conv& c, i64 og) {
+  Epi512 e;
+  e.KH = e.KW = 1; e.O = c.O; e.act = c.act; e.kh0 = 0; e.kh1 = 1; e.res = nullptr; e.wsum = nullptr;
+  e.scale = c.scale + og * OB; e.bias = c.bias + og * OB; e.slope = c.slope + og * OB;
+  e.K = _mm512_set1_ps((float)c.C);                        // K = C: one tap, no border
+  const i64 ob = std::min<i64>(OB, c.O - og * OB);
+  const bool full = ob == OB;
+  const __mmask16 l0 = (__mmask16)(ob >= 16 ? 0xFFFF : (1u << ob) - 1);
+  const __mmask16 l1 = (__mmask16)(ob >= 32 ? 0xFFFF : ob <= 16 ? 0 : (1u << (ob - 16)) - 1);
+  const __m512 sc0 = _mm512_loadu_ps(e.scale), sc1 = _mm512_loadu_ps(e.scale + 16);
+  const __m512 bi0 = _mm512_loadu_ps(e.bias), bi1 = _mm512_loadu_ps(e.bias + 16);
+  const u64* w = c.w + og * c.Cw * OB;
+  for (i64 m = 0; m < c.Wo; ++m) {                          // rows: the block's weights stay in L1 across them
+    const u64* a = c.a + m * c.Cw;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    const u64* wp = w;
+    for (i64 t = 0; t < c.Cw; ++t, wp += OB) {
+      const __m512i x = _mm512_set1_epi64((long long)a[t]);
+      s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_loadu_si512(wp))));
+      s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_loadu_si512(wp + 8))));
+      s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_loadu_si512(wp + 16))));
+      s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_loadu_si512(wp + 24))));
+    }
+    e.out = c.out + m * c.O + og * OB;
+    epi16(e, s0, s1, 0, l0, full, sc0, bi0, nullptr, 0);
+    if (l1) epi16(e, s2, s3, 1, l1, full, sc1, bi1, nullptr, 0);
+  }
+}
+
 static void pack_avx512(const float* x, i64 C, i64 Cw, u64* out) {  // 16 floats -> 16 bits per compare
   const __m512 zero = _mm512_setzero_ps();
   for (i64 w = 0; w < Cw; ++w) {
@@ -446,6 +477,26 @@ static void tile(int level, const Conv& c, const i64* offs, i64 T, i64 n, i64 oh
 typedef void (*TileFn)(int, const Conv&, const i64*, i64, i64, i64, i64, i64, i64*);
 static const TileFn TILES[TP + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>};
 
+// Every output tile of a call whose Conv is filled in (conv, and linear off AVX-512).
+static void drive(Conv& c, int level, const c10::optional<at::Tensor>& nib) {
+  const i64 T = c.KH * c.KW * c.Cw;                               // words per window, and where each sits
+  if (level == AVX2 && c.KH * c.KW * c.C >= 65536) level = PORTABLE;   // the AVX2 kernel counts in 16 bits
+  if (level == AVX2) {
+    TORCH_CHECK(nib.has_value() && nib->defined() && nib->scalar_type() == at::kByte && nib->is_contiguous() && nib->numel() == c.Og * T * 512,
+                "the AVX2 kernel needs the weights' nibbles: uint8 [Og, KH·KW·Cw, 8, 2, 32] (weight_nibbles)");
+    c.nib = nib->data_ptr<uint8_t>();
+  }
+  std::vector<i64> offs(T);
+  for (i64 kh = 0, t = 0; kh < c.KH; ++kh) for (i64 kw = 0; kw < c.KW; ++kw) for (i64 cw = 0; cw < c.Cw; ++cw) offs[t++] = (kh * c.Wb + kw) * c.Cw + cw;
+  at::parallel_for(0, c.Og * c.N * c.Ho, 1, [&](i64 b, i64 e) {  // og-major: a block's weights stay in L1 across rows
+    alignas(64) i64 dot[TP * OB];
+    for (i64 it = b; it < e; ++it) {
+      const i64 og = it / (c.N * c.Ho), r = it % (c.N * c.Ho), n = r / c.Ho, oh = r % c.Ho;
+      for (i64 ow0 = 0; ow0 < c.Wo; ow0 += TP) TILES[std::min<i64>(TP, c.Wo - ow0)](level, c, offs.data(), T, n, oh, og, ow0, dot);
+    }
+  });
+}
+
 // One binary convolution on packed input; returns {real output [N, Ho, Wo, O] or empty, packed output or empty}.
 std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int64_t H, int64_t W, int64_t C,
                              const at::Tensor& w, const at::Tensor& wsum, int64_t O, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
@@ -482,23 +533,43 @@ std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int6
     bits = at::zeros({c.N, c.oHb, c.oWb, c.oCw}, a.options());
     c.bits = reinterpret_cast<uint32_t*>(bits.data_ptr<u64>());   // little-endian: channels 0-31 are the word's first half
   }
-  const i64 T = c.KH * c.KW * c.Cw;                               // words per window, and where each sits
-  if (level == AVX2 && c.KH * c.KW * C >= 65536) level = PORTABLE;   // the AVX2 kernel counts in 16 bits
-  if (level == AVX2) {
-    TORCH_CHECK(nib.has_value() && nib->defined() && nib->scalar_type() == at::kByte && nib->is_contiguous() && nib->numel() == c.Og * T * 512,
-                "the AVX2 kernel needs the weights' nibbles: uint8 [Og, KH·KW·Cw, 8, 2, 32] (weight_nibbles)");
-    c.nib = nib->data_ptr<uint8_t>();
-  }
-  std::vector<i64> offs(T);
-  for (i64 kh = 0, t = 0; kh < c.KH; ++kh) for (i64 kw = 0; kw < c.KW; ++kw) for (i64 cw = 0; cw < c.Cw; ++cw) offs[t++] = (kh * c.Wb + kw) * c.Cw + cw;
-  at::parallel_for(0, c.Og * c.N * c.Ho, 1, [&](i64 b, i64 e) {  // og-major: a block's weights stay in L1 across rows
-    alignas(64) i64 dot[TP * OB];
-    for (i64 it = b; it < e; ++it) {
-      const i64 og = it / (c.N * c.Ho), r = it % (c.N * c.Ho), n = r / c.Ho, oh = r % c.Ho;
-      for (i64 ow0 = 0; ow0 < c.Wo; ow0 += TP) TILES[std::min<i64>(TP, c.Wo - ow0)](level, c, offs.data(), T, n, oh, og, ow0, dot);
-    }
-  });
+  drive(c, level, nib);
   return {out, bits};
+}
+
+// A binary linear layer (a 1 × 1 convolution without border) on packed rows: uint64 [..., Cw] -> float32 [..., O].
+// conv with 11 arguments instead of 23: at classifier size the call is a few µs, and converting arguments is part of it.
+at::Tensor linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& wsum, int64_t C, int64_t O, const at::Tensor& scale,
+                  const at::Tensor& bias, int64_t act, const at::Tensor& slope, int64_t isa, const c10::optional<at::Tensor>& nib) {
+  const int level = checked_isa(isa);
+  TORCH_CHECK(C > 0 && a.dim() >= 1 && a.scalar_type() == at::kUInt64 && a.is_contiguous() && a.size(-1) == (C + 63) / 64,
+              "the packed input must be a contiguous uint64 [..., ⌈C/64⌉] tensor");
+  TORCH_CHECK(w.dim() == 5 && w.scalar_type() == at::kUInt64 && w.is_contiguous() && w.size(1) == 1 && w.size(2) == 1 &&
+              w.size(3) == a.size(-1) && w.size(4) == OB, "weights must be uint64 [Og, 1, 1, Cw, 32] with the input's Cw");
+  Conv c{};
+  c.Og = w.size(0); c.KH = c.KW = 1; c.Cw = a.size(-1);
+  TORCH_CHECK(O > (c.Og - 1) * OB && O <= c.Og * OB, "O does not match the weight blocks");
+  TORCH_CHECK(wsum.scalar_type() == at::kInt && wsum.is_contiguous() && wsum.numel() == c.Og * OB, "wsum must be int32 [Og, 1, 1, 32]");
+  for (const at::Tensor* v : {&scale, &bias, &slope})
+    TORCH_CHECK(v->scalar_type() == at::kFloat && v->is_contiguous() && v->numel() == c.Og * OB, "scale, bias and slope need Og·32 float32 entries");
+  TORCH_CHECK(act >= 0 && act <= 2, "act must be 0, 1 or 2");
+  const i64 M = a.numel() / c.Cw;                                 // rows, as one image row of M pixels
+  TORCH_CHECK(M > 0, "the packed input has no rows");
+  c.a = a.data_ptr<u64>(); c.N = 1; c.Hb = c.H = c.Ho = 1; c.Wb = c.W = c.Wo = M;
+  c.w = w.data_ptr<u64>(); c.wsum = wsum.data_ptr<int32_t>(); c.C = C; c.O = O; c.sh = c.sw = 1;
+  c.scale = scale.data_ptr<float>(); c.bias = bias.data_ptr<float>(); c.slope = slope.data_ptr<float>(); c.act = (int)act;
+  std::vector<int64_t> shape(a.sizes().begin(), a.sizes().end());
+  shape.back() = O;
+  at::Tensor out = at::empty(shape, scale.options());
+  c.out = out.data_ptr<float>();
+#if XNOR_X86
+  if (level == AVX512) {
+    at::parallel_for(0, c.Og, 1, [&](i64 b, i64 e) { for (i64 og = b; og < e; ++og) linear_rows_avx512(c, og); });
+    return out;
+  }
+#endif
+  drive(c, level, nib);
+  return out;
 }
 
 // The head after the last binary block: global average pool of a real [N, H, W, C] output, then y = W·g + b -> [N, O].
@@ -531,6 +602,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_isa", &cpu_isa, "best kernel this CPU runs: 1 portable, 2 AVX2, 3 AVX-512 VPOPCNTDQ");
   m.def("pack", &pack, "sign-pack a float32 [N, H, W, C] tensor into 64-bit words along C, with a zero border");
   m.def("conv", &conv, "XNOR–popcount convolution of packed signs with the folded epilogue");
+  m.def("linear", &linear, "binary linear layer (1 × 1, no border) on packed rows with the folded epilogue");
   m.def("pool_linear", &pool_linear, "global average pool of a float32 [N, H, W, C] tensor, then a linear layer");
 }
 '''  # drivers and Python bindings
@@ -816,6 +888,19 @@ class PackedLinear(PackedConv2d):
                  **kwargs): # scale, bias, act, slope, backend, as in `PackedConv2d`
         if weight.dim() != 2: raise ValueError(f"weight must be [O, C], got shape {tuple(weight.shape)}")
         super().__init__(weight[:, :, None, None], **kwargs)
+    def run(self, x: Packed, # packed input
+            *, residual: torch.Tensor | None = None, # [..., O], added before φ
+            real: bool = True, # return the real output
+            bits_pad=None, # (pad_h, pad_w): also return the output's packed signs with this border
+           ) -> tuple[torch.Tensor | None, Packed | None]:
+        "As PackedConv2d's run; a plain call on a compiled backend (no residual or packed output, no border) takes the kernels' `linear`."
+        if residual is None and bits_pad is None and real and self.backend in _ISA and x.pad == (0, 0):
+            if x.channels != self.in_channels: raise ValueError(f"expected {self.in_channels} input channels, got {x.channels}")
+            b = self._buffers   # the classifier-sized call is ≈3 µs: the short path skips conv's 23 arguments and Module attributes
+            return _KERNELS["ext"].linear(x.data, b["words"], b["wsum"], self.in_channels, self.out_channels, b["scale"], b["bias"],
+                                          _ACTS[self.act], b["slope"], _ISA[self.backend], b["nibbles"] if self.backend == "avx2" else None), None
+        return super().run(x, residual=residual, real=real, bits_pad=bits_pad)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C] -> [N, O]
         y, _ = self.run(pack_signs(x[None, None], (0, 0), self.backend))
         return y[0, 0]
