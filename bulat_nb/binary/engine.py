@@ -477,6 +477,16 @@ static void tile(int level, const Conv& c, const i64* offs, i64 T, i64 n, i64 oh
 typedef void (*TileFn)(int, const Conv&, const i64*, i64, i64, i64, i64, i64, i64*);
 static const TileFn TILES[TP + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>};
 
+// The weight-side arguments conv and linear share: O within the 32-channel blocks, Σ sign(w) per tap, the epilogue.
+static void check_epilogue(const Conv& c, int64_t O, const at::Tensor& wsum, const at::Tensor& scale, const at::Tensor& bias,
+                           const at::Tensor& slope, int64_t act) {
+  TORCH_CHECK(O > (c.Og - 1) * OB && O <= c.Og * OB, "O does not match the weight blocks");
+  TORCH_CHECK(wsum.scalar_type() == at::kInt && wsum.is_contiguous() && wsum.numel() == c.Og * c.KH * c.KW * OB, "wsum must be int32 [Og, KH, KW, 32]");
+  for (const at::Tensor* v : {&scale, &bias, &slope})
+    TORCH_CHECK(v->scalar_type() == at::kFloat && v->is_contiguous() && v->numel() == c.Og * OB, "scale, bias and slope need Og·32 float32 entries");
+  TORCH_CHECK(act >= 0 && act <= 2, "act must be 0, 1 or 2");
+}
+
 // Every output tile of a call whose Conv is filled in (conv, and linear off AVX-512).
 static void drive(Conv& c, int level, const c10::optional<at::Tensor>& nib) {
   const i64 T = c.KH * c.KW * c.Cw;                               // words per window, and where each sits
@@ -512,11 +522,7 @@ std::vector<at::Tensor> conv(const at::Tensor& a, int64_t bph, int64_t bpw, int6
   TORCH_CHECK(w.size(3) == c.Cw, "the input has ", c.Cw, " words per pixel but the weights ", w.size(3));
   TORCH_CHECK(c.Hb == H + 2 * bph && c.Wb == W + 2 * bpw && (C + 63) / 64 == c.Cw, "the packed input does not match H, W, C and its border");
   TORCH_CHECK(0 <= ph && ph <= bph && 0 <= pw && pw <= bpw && sh > 0 && sw > 0, "bad stride/padding (padding must fit in the input's border)");
-  TORCH_CHECK(O > (c.Og - 1) * OB && O <= c.Og * OB, "O does not match the weight blocks");
-  TORCH_CHECK(wsum.scalar_type() == at::kInt && wsum.is_contiguous() && wsum.numel() == c.Og * c.KH * c.KW * OB, "wsum must be int32 [Og, KH, KW, 32]");
-  for (const at::Tensor* v : {&scale, &bias, &slope})
-    TORCH_CHECK(v->scalar_type() == at::kFloat && v->is_contiguous() && v->numel() == c.Og * OB, "scale, bias and slope need Og·32 float32 entries");
-  TORCH_CHECK(act >= 0 && act <= 2, "act must be 0, 1 or 2");
+  check_epilogue(c, O, wsum, scale, bias, slope, act);
   c.wsum = wsum.data_ptr<int32_t>(); c.C = C; c.O = O; c.H = H; c.W = W; c.sh = sh; c.sw = sw; c.ph = ph; c.pw = pw;
   c.Ho = (H + 2 * ph - c.KH) / sh + 1; c.Wo = (W + 2 * pw - c.KW) / sw + 1;
   TORCH_CHECK(c.Ho > 0 && c.Wo > 0, "the output would be empty");
@@ -548,11 +554,7 @@ at::Tensor linear(const at::Tensor& a, const at::Tensor& w, const at::Tensor& ws
               w.size(3) == a.size(-1) && w.size(4) == OB, "weights must be uint64 [Og, 1, 1, Cw, 32] with the input's Cw");
   Conv c{};
   c.Og = w.size(0); c.KH = c.KW = 1; c.Cw = a.size(-1);
-  TORCH_CHECK(O > (c.Og - 1) * OB && O <= c.Og * OB, "O does not match the weight blocks");
-  TORCH_CHECK(wsum.scalar_type() == at::kInt && wsum.is_contiguous() && wsum.numel() == c.Og * OB, "wsum must be int32 [Og, 1, 1, 32]");
-  for (const at::Tensor* v : {&scale, &bias, &slope})
-    TORCH_CHECK(v->scalar_type() == at::kFloat && v->is_contiguous() && v->numel() == c.Og * OB, "scale, bias and slope need Og·32 float32 entries");
-  TORCH_CHECK(act >= 0 && act <= 2, "act must be 0, 1 or 2");
+  check_epilogue(c, O, wsum, scale, bias, slope, act);
   const i64 M = a.numel() / c.Cw;                                 // rows, as one image row of M pixels
   TORCH_CHECK(M > 0, "the packed input has no rows");
   c.a = a.data_ptr<u64>(); c.N = 1; c.Hb = c.H = c.Ho = 1; c.Wb = c.W = c.Wo = M;
