@@ -541,7 +541,9 @@ def setting_differences(run: dict, # a run's `run.json` record
         return out + [f"the {'record' if rm.get('isa') is None else 'run'} does not name its CPU's instruction sets"]   # CPUs whose kernels round differently
     if m["isa"] != rm["isa"]:
         return out + ["other instruction sets (" + ", ".join(sorted(set(m["isa"]) ^ set(rm["isa"]))) + ")"]
-    return out + (["another CPU (" + f"{m.get('cpu_id')} ≠ {rm.get('cpu_id')})"] if m.get("cpu_id") != rm.get("cpu_id") else [])
+    a, b = m.get("cpu_id"), rm.get("cpu_id")
+    if a == b: return out
+    return out + ([f"the {'record' if b is None else 'run'} does not name its CPU id"] if a is None or b is None else [f"another CPU ({a} ≠ {b})"])
 
 # %% ../nbs/04_runs.ipynb #b7e1a006
 def _pair_claims(new: list[dict], old: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
