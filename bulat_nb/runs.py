@@ -19,8 +19,8 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', '
            'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers',
            'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
            'compare_claim', 'setting_differences', 'check_reproduction', 'reproduction_report', 'latest_full_run',
-           'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'run_parallel',
-           'dask_client', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
+           'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'start_order',
+           'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -760,6 +760,18 @@ def _outcome(future, plan: dict, run_id: str) -> dict:
     except Exception as e:
         return _client_record(plan, run_id, "failed", f"{type(e).__name__}: {e}")
 
+# %% ../nbs/04_runs.ipynb #d4a50018
+def start_order(plans: list[dict], # checked plans
+               ) -> list[int]:
+    "Indices of `plans`, longest recorded full-profile run first (unrecorded papers first of all; ties keep their order)."
+    def seconds(plan):   # the record's wall time, a guide only: the run's CPU and threads may differ
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return float(json.loads(result_path(plan["paper"], plan["root"]).read_text())["run"]["duration_s"])
+        return math.inf
+    # whichever papers are still running when the rest are done bound the wall time: they should be short ones
+    return sorted(range(len(plans)), key=lambda i: -seconds(plans[i]))
+
+
 # %% ../nbs/04_runs.ipynb #d4a50014
 def run_parallel(plans: list[dict], # checked plans
                  client, # a `distributed.Client`
@@ -769,8 +781,9 @@ def run_parallel(plans: list[dict], # checked plans
     "Run the plans as Dask tasks; return their records in order. Ctrl-C cancels the rest, marks them `interrupted` and re-raises."
     from distributed import as_completed
     ids = [new_run_id(pl["profile"]) for pl in plans]
-    futures = {client.submit(run_task, _task(pl, rid, threads), key=f"bulat_nb-{pl['paper'].slug}-{rid}", pure=False): i
-               for i, (pl, rid) in enumerate(zip(plans, ids))}
+    order = start_order(plans)   # longest first: Dask starts queued tasks by priority, then in submission order
+    futures = {client.submit(run_task, _task(plans[i], ids[i], threads), key=f"bulat_nb-{plans[i]['paper'].slug}-{ids[i]}",
+                             pure=False, priority=len(order) - rank): i for rank, i in enumerate(order)}
     out = [None] * len(plans)
     try:
         for f in as_completed(futures):

@@ -106,17 +106,17 @@ def free_port() -> int:
 
 @pytest.fixture
 def cluster(tmp_path):
-    "A Dask scheduler and a worker process with 2 single-thread workers on localhost, whose checkout is a clone of the project."
+    "A Dask scheduler and a worker process with `nworkers` (2) single-thread workers on localhost, whose checkout is a clone of the project."
     port, procs = free_port(), []
-    def start(worker_root: Path):
+    def start(worker_root: Path, nworkers: int = 2):
         log = open(tmp_path / "dask.log", "ab")
         procs.append(subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                                       stdout=log, stderr=log))
-        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "2", "--nthreads", "1",
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nworkers", str(nworkers), "--nthreads", "1",
                                        "--no-dashboard", "--memory-limit", "0"], stdout=log, stderr=log,
                                       env={**os.environ, "BULAT_NB_ROOT": str(worker_root)}))
         from distributed import Client
-        with Client(f"tcp://127.0.0.1:{port}", timeout="120s") as c: c.wait_for_workers(2, timeout=180)
+        with Client(f"tcp://127.0.0.1:{port}", timeout="120s") as c: c.wait_for_workers(nworkers, timeout=180)
         return f"tcp://127.0.0.1:{port}"
     yield start
     for p in reversed(procs): p.terminate()
@@ -146,6 +146,22 @@ def test_scheduler_path_returns_the_records_to_the_client(two_papers, tmp_path, 
     (worker_root / "nbs" / "binary" / "xnornet_pp.ipynb").write_text((worker_root / "nbs" / "binary" / "xnornet_pp.ipynb").read_text() + " ")
     r = cli("reproduce", "xnornet_pp", "--profile", "full", "--scheduler", address, "-q", timeout=600)
     assert r.returncode == 1 and "has another nbs/binary/xnornet_pp.ipynb than the client's" in r.stderr, r.stderr
+
+def test_the_longest_recorded_papers_start_first(tmp_path, monkeypatch, cluster):
+    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n", "bats": "n = 2\n"})
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    (d / "results").mkdir()
+    order = ["xnornet_pp", "bats", "real2binary"]          # by recorded run time; by id it is P17, P18, P38
+    for slug, seconds in zip(order, (900.0, 500.0, 10.0)):
+        (d / "results" / f"{slug}.json").write_text(json.dumps({"run": {"duration_s": seconds}}))
+    git(d, "add", "-A"); git(d, "commit", "-qm", "recorded run times")
+    worker_root = tmp_path / "worker-checkout"
+    git(tmp_path, "clone", "-q", str(d), str(worker_root))
+    r = cli("reproduce", "--profile", "full", "--scheduler", cluster(worker_root, nworkers=1), "-q", timeout=600)
+    runs = {slug: only_run(d, slug)[1] for slug in order}
+    assert all(run["status"] == "ok" for run in runs.values()), (r.stdout, r.stderr)
+    # one worker runs them one after another: the first submitted at once, the other two as queued, by priority
+    assert sorted(order, key=lambda slug: runs[slug]["start"]) == order, {slug: run["start"] for slug, run in runs.items()}
 
 def test_ctrl_c_stops_the_runs_on_an_existing_cluster(tmp_path, monkeypatch, cluster):
     "The workers outlive the client: Ctrl-C must cancel the queued task and stop the kernels of the running ones."
