@@ -64,6 +64,18 @@ def test_local_cluster_runs_two_papers_with_complete_records(two_papers):
         assert repro_row(r.stdout, slug)[3] == "no record"                  # the reproducibility table ends the output
     assert "2 workers on the local Dask cluster" in r.stderr and "Traceback" not in r.stderr
 
+def test_papers_with_timed_claims_run_after_the_others_one_at_a_time(two_papers):
+    d = two_papers
+    (d / "results").mkdir()
+    (d / "results" / "real2binary.json").write_text(json.dumps({"claims": [{"claim": "fast", "metric": "latency (ms), per trial"}]}))
+    git(d, "add", "-A"); git(d, "commit", "-qm", "a record with a timed claim")
+    r = cli("reproduce", "--jobs", "2", "--profile", "full", "-q", timeout=600)
+    (_, timed), (_, other) = only_run(d, "real2binary"), only_run(d, "xnornet_pp")
+    assert r.returncode == 0 and timed["status"] == other["status"] == "ok", (r.stdout, r.stderr)
+    assert "worker" in other and "worker" not in timed, timed        # the other on a Dask worker, the timed one in the client
+    assert timed["threads"] == threads_per_run(1, 2) and other["threads"] == threads_per_run(2, 2)   # the machine to itself
+    assert timed["start"] >= other["start"] and "1 paper(s) with timed claims now" in r.stderr
+
 def test_a_killed_worker_loses_its_task_and_the_other_record_is_intact(tmp_path, monkeypatch):
     d = make_tiny_project(tmp_path / "proj", "mode = 'killworker'\n", {"real2binary": "n = 4\n"}, threads=2)
     monkeypatch.setenv("BULAT_NB_ROOT", str(d))
