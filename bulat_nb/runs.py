@@ -502,7 +502,7 @@ REPRO_RULE = (
     "load: only their state is compared. A paper reproduces when all its recorded claims do and the run states no other; "
     "only unmodified full-profile runs are compared, and only when their parameters are the record's.")
 
-_WALLCLOCK = re.compile(r"latenc|wall.?clock|\btimes?\b|seconds|\bms\b|throughput|speed|\bfps\b", re.I)
+_WALLCLOCK = re.compile(r"latenc|wall.?clock|\btimes?\b|seconds|(?-i:\bms\b)|throughput|speed|\bfps\b", re.I)   # ms, not MS (multi-scale)
 
 # %% ../nbs/04_runs.ipynb #b7e1a003
 def compare_claim(new: dict, # the claim as this run states it
