@@ -761,12 +761,16 @@ def _outcome(future, plan: dict, run_id: str) -> dict:
         return _client_record(plan, run_id, "failed", f"{type(e).__name__}: {e}")
 
 # %% ../nbs/04_runs.ipynb #d4a50018
+def _plan_record(plan: dict) -> dict:
+    "The paper's record in `results/` as parsed, or `{}` when it has none or it is not JSON (a guide for scheduling; callers check its shape)."
+    with contextlib.suppress(OSError, ValueError): return json.loads(result_path(plan["paper"], plan["root"]).read_text())
+    return {}
+
 def start_order(plans: list[dict], # checked plans
                ) -> list[int]:
     "Indices of `plans`, longest recorded full-profile run first (unrecorded papers first of all; ties keep their order)."
     def seconds(plan):   # the record's wall time, a guide only: the run's CPU and threads may differ
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return float(json.loads(result_path(plan["paper"], plan["root"]).read_text())["run"]["duration_s"])
+        with contextlib.suppress(KeyError, TypeError, ValueError): return float(_plan_record(plan)["run"]["duration_s"])
         return math.inf
     # whichever papers are still running when the rest are done bound the wall time: they should be short ones
     return sorted(range(len(plans)), key=lambda i: -seconds(plans[i]))
@@ -875,9 +879,8 @@ def _summary(out: list[dict], root: Path, echo) -> None:
 def _timed(plan: dict, # a checked plan
           ) -> bool:
     "Whether the paper's record states a wall-clock claim (latency, speed-up, throughput): its run needs the machine to itself."
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-        claims = json.loads(result_path(plan["paper"], plan["root"]).read_text())["claims"]
-        return any(_WALLCLOCK.search(c.get("metric", "")) for c in claims)
+    with contextlib.suppress(TypeError, AttributeError):
+        return any(_WALLCLOCK.search(c.get("metric", "")) for c in _plan_record(plan).get("claims", []))
     return False
 
 

@@ -3,6 +3,7 @@ interrupted tasks, and the reproducibility check (`reproduce`'s last table, `bul
 
 Every test waits for conditions (a file appears, a process ends) with generous deadlines; none asserts a duration."""
 import json, os, signal, socket, subprocess, sys, time
+from datetime import datetime, timedelta
 from pathlib import Path
 import pytest
 from conftest import cli, make_tiny_project, git
@@ -74,7 +75,8 @@ def test_papers_with_timed_claims_run_after_the_others_one_at_a_time(two_papers)
     assert r.returncode == 0 and timed["status"] == other["status"] == "ok", (r.stdout, r.stderr)
     assert "worker" in other and "worker" not in timed, timed        # the other on a Dask worker, the timed one in the client
     assert timed["threads"] == threads_per_run(1, 2) and other["threads"] == threads_per_run(2, 2)   # the machine to itself
-    assert timed["start"] >= other["start"] and "1 paper(s) with timed claims now" in r.stderr
+    other_end = datetime.fromisoformat(other["start"]) + timedelta(seconds=other["duration_s"] - 1)   # starts: whole seconds
+    assert datetime.fromisoformat(timed["start"]) >= other_end and "1 paper(s) with timed claims now" in r.stderr
 
 def test_a_killed_worker_loses_its_task_and_the_other_record_is_intact(tmp_path, monkeypatch):
     d = make_tiny_project(tmp_path / "proj", "mode = 'killworker'\n", {"real2binary": "n = 4\n"}, threads=2)
