@@ -20,7 +20,8 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', '
            'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
            'compare_claim', 'setting_differences', 'check_reproduction', 'reproduction_report', 'latest_full_run',
            'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'start_order',
-           'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
+           'RunsInterrupted', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page',
+           'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -776,13 +777,29 @@ def start_order(plans: list[dict], # checked plans
     return sorted(range(len(plans)), key=lambda i: -seconds(plans[i]))
 
 
+# %% ../nbs/04_runs.ipynb #d4a5001a
+class RunsInterrupted(KeyboardInterrupt):
+    "Ctrl-C during `reproduce`: `records` holds every paper's record so far in plan order (finished, interrupted or never started); the message names the interrupted runs' directories."
+    def __init__(self, message: str, # the interrupted runs' directories, comma-separated (what the CLI prints)
+                 records: list[dict]):
+        super().__init__(message); self.records = records
+
+def _unfinished(plan: dict, # the plan of a paper Ctrl-C stopped before its run came back
+                started: bool, # whether its run had begun (its run directory, if any, is named in the interrupt's message)
+               ) -> dict:
+    "The summary's record of a paper without a run record of its own: `interrupted`, with no run directory."
+    p = plan["paper"]
+    return {"paper": p.id, "slug": p.slug, "profile": plan["profile"], "status": "interrupted", "duration_s": None, "run_dir": "—",
+            "error": "interrupted by the user (Ctrl-C)" if started else "not started: interrupted by the user (Ctrl-C)"}
+
+
 # %% ../nbs/04_runs.ipynb #d4a50014
 def run_parallel(plans: list[dict], # checked plans
                  client, # a `distributed.Client`
                  threads: int | None, # threads per run (None: set by each worker, see `_host_threads`)
                  done=None, # called with each run's record as it arrives
                 ) -> list[dict]:
-    "Run the plans as Dask tasks; return their records in order. Ctrl-C cancels the rest, marks them `interrupted` and re-raises."
+    "Run the plans as Dask tasks; return their records in order. Ctrl-C cancels the rest, marks them `interrupted` and raises `RunsInterrupted` with every record."
     from distributed import as_completed
     ids = [new_run_id(pl["profile"]) for pl in plans]
     order = start_order(plans)   # longest first: Dask starts queued tasks by priority, then in submission order
@@ -801,7 +818,7 @@ def run_parallel(plans: list[dict], # checked plans
         client.cancel([f for f, i in futures.items() if out[i] is None], force=True)
         with contextlib.suppress(Exception): client.run(cancel_runs, [ids[i] for i in left])  # stop their kernels
         for i in left: out[i] = _client_record(plans[i], ids[i], "interrupted", "interrupted by the user (Ctrl-C)")
-        raise KeyboardInterrupt(", ".join(out[i]["run_dir"] for i in left)) from None
+        raise RunsInterrupted(", ".join(out[i]["run_dir"] for i in left), out) from None
     return out
 
 # %% ../nbs/04_runs.ipynb #d4a50015
@@ -848,11 +865,16 @@ def _paper_line(rec: dict) -> str:
 
 # %% ../nbs/04_runs.ipynb #e5b60003
 def _run_serially(plans: list[dict], bar, done) -> list[dict]:
-    "Run the plans one after another in this process (the `--jobs 1` path)."
+    "Run the plans one after another in this process (the `--jobs 1` path); Ctrl-C raises `RunsInterrupted` with every record."
     out = []
     for pl in plans:
         bar.set_postfix_str(pl["paper"].slug)
-        out.append(done(execute(pl["paper"].slug, progress=False, plan=pl)))
+        try: out.append(done(execute(pl["paper"].slug, progress=False, plan=pl)))
+        except KeyboardInterrupt as e:   # `execute` names the interrupted run's directory; empty if Ctrl-C came between runs
+            cut = None
+            with contextlib.suppress(OSError, ValueError): cut = json.loads((Path(str(e)) / "run.json").read_text()) if str(e) else None
+            rest = [_unfinished(p, started=False) for p in plans[len(out) + 1:]]
+            raise RunsInterrupted(str(e), out + [cut or _unfinished(pl, started=True)] + rest) from None
     return out
 
 def _run_on_dask(plans: list[dict], jobs: int, scheduler: str | None, bar, done) -> list[dict]:
@@ -890,9 +912,16 @@ def _run_all(plans: list[dict], jobs: int, scheduler: str | None, bar, done) -> 
     if jobs == 1 and not scheduler: return _run_serially(plans, bar, done)
     alone = [] if scheduler else [i for i, pl in enumerate(plans) if _timed(pl)]   # beside another run they would time its load
     rest = [i for i in range(len(plans)) if i not in alone]
-    got = dict(zip(rest, _run_on_dask([plans[i] for i in rest], jobs, scheduler, bar, done))) if rest else {}
-    if alone: bar.write(f"reproduce: {len(alone)} paper(s) with timed claims now, one at a time in this process", file=sys.stderr)
-    got.update(zip(alone, _run_serially([plans[i] for i in alone], bar, done)))
+    got = {}
+    def stage(idx, run):   # Ctrl-C in either stage: the records of both, the papers not reached marked interrupted
+        try: got.update(zip(idx, run([plans[i] for i in idx])))
+        except KeyboardInterrupt as e:
+            got.update(zip(idx, getattr(e, "records", [])))
+            raise RunsInterrupted(str(e), [got.get(i) or _unfinished(plans[i], started=False) for i in range(len(plans))]) from None
+    if rest: stage(rest, lambda ps: _run_on_dask(ps, jobs, scheduler, bar, done))
+    if alone:
+        bar.write(f"reproduce: {len(alone)} paper(s) with timed claims now, one at a time in this process", file=sys.stderr)
+        stage(alone, lambda ps: _run_serially(ps, bar, done))
     return [got[i] for i in range(len(plans))]
 
 
@@ -908,7 +937,7 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
               jobs: int = 1, # papers at once on this machine: more than 1 runs them on a local Dask cluster
               scheduler: str | None = None, # an existing Dask scheduler (tcp://host:8786): run the papers on its cluster
              ) -> list[dict]:
-    "Run several papers, in turn or as Dask tasks, with a progress bar and a line per paper; record ok full runs; check them against the records."
+    "Run several papers, in turn or as Dask tasks, with a progress bar and a line per paper; record ok full runs; check them against the records (on Ctrl-C too)."
     from tqdm.auto import tqdm
     root = Path(root) if root else project_root()
     if jobs < 1: raise UsageError(f"--jobs must be at least 1, got {jobs}")
@@ -931,7 +960,10 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
                 rec["recorded"] = f"not recorded: {e}"  # the other tasks go on
         bar.update(); bar.write(_paper_line(rec), file=sys.stderr)
         return rec
-    with bar: out = _run_all(plans, jobs, scheduler, bar, done)
+    try:
+        with bar: out = _run_all(plans, jobs, scheduler, bar, done)
+    except RunsInterrupted as e:   # the tables still show what finished, then the CLI reports the interruption
+        _summary(e.records, root, echo); raise
     _summary(out, root, echo)
     return out
 

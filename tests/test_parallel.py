@@ -95,24 +95,85 @@ def test_a_killed_worker_loses_its_task_and_the_other_record_is_intact(tmp_path,
     pid = int((tmp_path / "xnornet_pp.kernel.pid").read_text())
     wait_for(lambda: not alive(pid), "the dead worker's kernel to exit", 60)
 
+def runs_row(stdout: str, slug: str) -> list[str]:
+    "The runs table's row of a paper (the first table): [paper, slug, profile, status, seconds, recorded, run]."
+    row = next(l for l in stdout.splitlines() if l.startswith("| ") and f"| {slug} |" in l)
+    return [c.strip() for c in row.strip("|").split("|")]
+
+def ctrl_c(tmp_path: Path, kernels: int, *args) -> tuple[int, str, str, list[int]]:
+    "Start `bulat_nb reproduce ARGS`, wait for `kernels` sleeping kernels, send Ctrl-C (SIGINT to the process group); its exit status, stdout, stderr and the kernels' pids."
+    p = subprocess.Popen([str(BIN / "bulat_nb"), "reproduce", *args, "-q"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
+    wait_for(lambda: len(list(tmp_path.glob("*.kernel.pid"))) == kernels, f"{kernels} kernel(s) in their sleeping cell", 300)
+    pids = [int(f.read_text()) for f in tmp_path.glob("*.kernel.pid")]
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=180)
+    assert err.strip().splitlines()[-1].startswith("bulat_nb: interrupted") and "Traceback" not in err, err
+    return p.returncode, out, err, pids
+
 def test_ctrl_c_cancels_the_outstanding_tasks_and_marks_them_interrupted(tmp_path, monkeypatch):
     "Two papers sleep on two workers, a third waits for a worker; Ctrl-C (SIGINT to the process group) stops all three."
     sleep = "mode = 'sleep'\n"
     d = make_tiny_project(tmp_path / "proj", sleep, {"real2binary": sleep, "expert_bnn": sleep})
     monkeypatch.setenv("BULAT_NB_ROOT", str(d))
-    p = subprocess.Popen([str(BIN / "bulat_nb"), "reproduce", "--profile", "full", "--jobs", "2", "-q"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
-    wait_for(lambda: len(list(tmp_path.glob("*.kernel.pid"))) == 2, "two kernels in their sleeping cell")
-    pids = [int(f.read_text()) for f in tmp_path.glob("*.kernel.pid")]
-    os.killpg(p.pid, signal.SIGINT)
-    out, err = p.communicate(timeout=180)
-    assert p.returncode == 130, (out, err)
-    assert err.strip().splitlines()[-1].startswith("bulat_nb: interrupted") and "Traceback" not in err, err
+    code, out, err, pids = ctrl_c(tmp_path, 2, "--profile", "full", "--jobs", "2")
+    assert code == 130, (out, err)
     for slug in ("xnornet_pp", "real2binary", "expert_bnn"):                  # the queued one too
-        _, run = only_run(d, slug)
+        rd, run = only_run(d, slug)
         assert run["status"] == "interrupted" and "Ctrl-C" in run["error"], run
+        assert runs_row(out, slug)[3] == "interrupted" and runs_row(out, slug)[6] == str(rd)   # the tables still come
+        assert repro_row(out, slug)[3] == "interrupted"
     for pid in pids: wait_for(lambda: not alive(pid), f"kernel {pid} to be stopped", 60)
     assert len(list(tmp_path.glob("*.kernel.pid"))) == 2                      # the queued paper never started
+
+def test_ctrl_c_in_turn_keeps_the_finished_papers_in_the_tables(tmp_path, monkeypatch):
+    "--jobs 1: real2binary (P17) finishes, expert_bnn (P33) is interrupted while it runs, xnornet_pp (P38) never starts."
+    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n", "expert_bnn": "mode = 'sleep'\n"})
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    code, out, err, _ = ctrl_c(tmp_path, 1, "--profile", "full")
+    assert code == 130, (out, err)
+    done, _ = only_run(d, "real2binary")
+    assert runs_row(out, "real2binary")[3] == "ok" and runs_row(out, "real2binary")[6] == str(done)
+    assert repro_row(out, "real2binary")[3] == "no record" and "real2binary" in out.split("Reproducibility against")[0]
+    cut, run = only_run(d, "expert_bnn")
+    assert run["status"] == "interrupted" and runs_row(out, "expert_bnn")[3:7:3] == ["interrupted", str(cut)]
+    assert runs_row(out, "xnornet_pp")[3:7:3] == ["interrupted", "—"] and not (d / "_runs" / "xnornet_pp").exists()
+    assert repro_row(out, "expert_bnn")[3] == repro_row(out, "xnornet_pp")[3] == "interrupted"
+
+def test_ctrl_c_during_the_timed_papers_keeps_the_dask_papers_in_the_tables(two_papers, tmp_path):
+    "real2binary's record states a timed claim: it runs in the client after xnornet_pp's Dask task, and sleeps there."
+    d = two_papers
+    (d / "settings.ini").write_text((d / "settings.ini").read_text().replace("[real2binary]\n", "[real2binary]\nmode = 'sleep'\n"))
+    (d / "results").mkdir()
+    (d / "results" / "real2binary.json").write_text(json.dumps({"claims": [{"claim": "fast", "metric": "latency (ms), per trial"}]}))
+    git(d, "add", "-A"); git(d, "commit", "-qm", "a sleeping paper with a timed claim")
+    code, out, err, _ = ctrl_c(tmp_path, 1, "--profile", "full", "--jobs", "2")
+    assert code == 130 and "1 paper(s) with timed claims now" in err, (out, err)
+    rd, run = only_run(d, "xnornet_pp")
+    assert run["status"] == "ok" and runs_row(out, "xnornet_pp")[3:7:3] == ["ok", str(rd)]
+    assert repro_row(out, "xnornet_pp")[3] == "no record"
+    cut, timed = only_run(d, "real2binary")
+    assert timed["status"] == "interrupted" and "worker" not in timed and runs_row(out, "real2binary")[3:7:3] == ["interrupted", str(cut)]
+
+def test_an_interrupt_between_runs_marks_that_paper_without_a_directory(monkeypatch):
+    "Ctrl-C outside a run's notebook (`execute` names no run directory): that paper and the later ones are `interrupted`, with no directory."
+    from types import SimpleNamespace
+    from bulat_nb import runs
+    from bulat_nb.papers import get_paper
+    plans = [{"paper": get_paper(s), "profile": "full"} for s in ("real2binary", "expert_bnn", "xnornet_pp")]
+    calls = []
+    def execute(slug, progress, plan):
+        calls.append(slug)
+        if slug == "expert_bnn": raise KeyboardInterrupt()
+        return {"slug": slug, "status": "ok"}
+    monkeypatch.setattr(runs, "execute", execute)
+    with pytest.raises(runs.RunsInterrupted) as e:
+        runs._run_serially(plans, SimpleNamespace(set_postfix_str=lambda s: None), lambda r: {**r, "done": True})
+    recs = e.value.records
+    assert calls == ["real2binary", "expert_bnn"] and recs[0] == {"slug": "real2binary", "status": "ok", "done": True}
+    assert [(r["paper"], r["slug"], r["status"], r["run_dir"], r["duration_s"]) for r in recs[1:]] == [
+        ("P33", "expert_bnn", "interrupted", "—", None), ("P38", "xnornet_pp", "interrupted", "—", None)]
+    assert recs[1]["error"].startswith("interrupted by") and recs[2]["error"].startswith("not started") and str(e.value) == ""
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -183,13 +244,8 @@ def test_ctrl_c_stops_the_runs_on_an_existing_cluster(tmp_path, monkeypatch, clu
     d = make_tiny_project(tmp_path / "proj", sleep, {"real2binary": sleep, "expert_bnn": sleep})
     monkeypatch.setenv("BULAT_NB_ROOT", str(d))
     address = cluster(d)
-    p = subprocess.Popen([str(BIN / "bulat_nb"), "reproduce", "--profile", "full", "--scheduler", address, "-q"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=os.environ.copy(), start_new_session=True)
-    wait_for(lambda: len(list(tmp_path.glob("*.kernel.pid"))) == 2, "two kernels in their sleeping cell")
-    pids = [int(f.read_text()) for f in tmp_path.glob("*.kernel.pid")]
-    os.killpg(p.pid, signal.SIGINT)
-    out, err = p.communicate(timeout=180)
-    assert p.returncode == 130 and "Traceback" not in err, (out, err)
+    code, out, err, pids = ctrl_c(tmp_path, 2, "--profile", "full", "--scheduler", address)
+    assert code == 130 and all(runs_row(out, s)[3] == "interrupted" for s in ("xnornet_pp", "real2binary", "expert_bnn")), (out, err)
     for pid in pids: wait_for(lambda: not alive(pid), f"kernel {pid} to be stopped", 120)   # it would sleep 300 s
     def settled(slug):
         return (d / "_runs" / slug).exists() and all(json.loads((r / "run.json").read_text())["status"] == "interrupted" for r in runs_of(d, slug))
