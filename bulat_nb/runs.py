@@ -512,7 +512,8 @@ def compare_claim(new: dict, # the claim as this run states it
                  ) -> dict:
     "Whether a run reproduces one recorded claim (`REPRO_RULE`); the reason if not, and its largest deviation."
     why, worst, timed = [], {"score": 0.0, "delta": 0.0}, bool(_WALLCLOCK.search(old.get("metric", "")))
-    if claim_state(new) != claim_state(old): why.append(f"{claim_state(old)} in the record, {claim_state(new)} now")
+    pv = lambda c: f" (p = {c['p']:.2g})" if c.get("p") is not None else ""   # a move across the rule's p < 0.05 shows as such
+    if claim_state(new) != claim_state(old): why.append(f"{claim_state(old)} in the record{pv(old)}, {claim_state(new)} now{pv(new)}")
     for side, name in (("ours", "method"), ("baseline", "baseline")):
         a, b, sd = float(new[side]), float(old[side]), float(old.get(f"{side}_std") or 0.0)
         same = a == b if exact else math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)

@@ -272,7 +272,7 @@ def test_reproducibility_check_passes_a_rerun_and_flags_planted_differences(tiny
     def flip(rec): rec["claims"][0]["state"] = "does not hold"           # a flipped claim
     edit_record(tiny, flip)
     r = cli("verify", "p38")
-    assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[1] == "1/2" and "does not hold in the record, holds now" in r.stdout
+    assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[1] == "1/2" and "does not hold in the record, holds now" in r.stdout   # an exact claim: no p
     # another setting (the record made with other threads): numbers must be within 2 recorded σ, not identical
     def elsewhere(shift):
         def change(rec):
