@@ -49,7 +49,7 @@ def _cmd_reproduce(a):
     from bulat_nb.runs import reproduce, report
     if a.allow_dirty and not a.record: raise UsageError("--allow-dirty only makes sense with --record")
     recs = reproduce(a.slugs, a.family, a.profile, a.record, progress=not a.quiet, allow_dirty=a.allow_dirty,
-                     jobs=_jobs(a.jobs), scheduler=_scheduler(a.scheduler))
+                     jobs=_jobs(a.jobs), scheduler=_scheduler(a.scheduler), resume=a.resume)
     if a.record: print("\nRecorded results (results/):\n"); print(report(slugs=[r["slug"] for r in recs]))
     return 0 if all(r["status"] == "ok" for r in recs) else 1
 
@@ -116,6 +116,8 @@ def _add_run_commands(sub):
     s.add_argument("--profile", type=_profile, help="smoke or full")
     s.add_argument("--record", action="store_true", help="write each ok full run into results/<slug>.json")
     s.add_argument("--allow-dirty", action="store_true", help="with --record: record from a tree with uncommitted changes (marked)")
+    s.add_argument("--resume", action="store_true", help="do not run again a paper that has an ok run of this commit with the same "
+                   "profile and parameters in _runs/ (after Ctrl-C or a crash): that run stands in the tables (and is recorded with --record)")
     s.add_argument("-j", "--jobs", default="1", metavar="N",
                    help="papers at once on a local Dask cluster of N workers, the cores divided between them (default 1: in turn, no Dask)")
     s.add_argument("--scheduler", metavar="ADDRESS",

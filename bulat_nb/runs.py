@@ -20,8 +20,8 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', '
            'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
            'compare_claim', 'setting_differences', 'check_reproduction', 'reproduction_report', 'latest_full_run',
            'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'start_order',
-           'RunsInterrupted', 'run_parallel', 'dask_client', 'reproduce', 'report_rows', 'report', 'results_page',
-           'write_results_page']
+           'RunsInterrupted', 'run_parallel', 'dask_client', 'resumable_run', 'reproduce', 'report_rows', 'report',
+           'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -424,6 +424,8 @@ def keep_executed(src: str | Path, # the run's executed notebook
 # %% ../nbs/04_runs.ipynb #24c0e655
 _DIRTY = ("the tree has uncommitted changes outside results/ (see `git status`): a record must name a clean commit that "
           "holds its code. Commit first, or pass --allow-dirty to record anyway (the record will say so).")
+_RESUME_DIRTY = ("the tree has uncommitted changes outside results/ (see `git status`): --resume reuses runs of the current "
+                 "commit, and no earlier run is known to hold uncommitted code; commit first, or run without --resume")
 
 def record_run(rec: dict, # a finished run's `run.json` record
                root: str | Path | None = None, # project root
@@ -570,6 +572,8 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
     if rec["status"] != "ok": return row
     recorded = _recorded(rec, root)
     if recorded is None: return {**row, "status": "no record" + (" before this one" if "previous_record" in rec else "")}
+    if (rid := (recorded.get("run") or {}).get("run_id")) and rid == rec.get("run_id"):   # it would reproduce itself
+        return {**row, "status": "not compared: this run is the record"}
     if rec.get("profile") != "full" or not rec.get("evidence", True):
         return {**row, "status": "not compared: " + ("smoke run" if rec.get("profile") == "smoke" else "modified parameters")}
     rrun = recorded.get("run", {})
@@ -862,7 +866,8 @@ def _is_clean(root) -> bool:
 def _paper_line(rec: dict) -> str:
     "The line printed as a paper finishes: id, slug, status, seconds, and the error if it did not succeed."
     took = f" in {rec['duration_s']:.0f} s" if rec.get("duration_s") is not None else ""
-    return f"{rec['paper']} {rec['slug']}: {rec['status']}{took}" + (f" ({rec.get('error')})" if rec["status"] != "ok" else "")
+    when = ", an earlier run of this commit (--resume)" if rec.get("resumed") else ""
+    return f"{rec['paper']} {rec['slug']}: {rec['status']}{took}{when}" + (f" ({rec.get('error')})" if rec["status"] != "ok" else "")
 
 # %% ../nbs/04_runs.ipynb #e5b60003
 def _run_serially(plans: list[dict], bar, done) -> list[dict]:
@@ -893,7 +898,8 @@ def _summary(out: list[dict], root: Path, echo) -> None:
     "The three tables `reproduce` ends with: the runs, each claim beside the recorded one, and the reproducibility check."
     echo(markdown_table([{"paper": r["paper"], "slug": r["slug"], "profile": r["profile"], "status": r["status"],
                           "seconds": "—" if r.get("duration_s") is None else r["duration_s"], "recorded": r.get("recorded", "—"),
-                          "run": r["run_dir"]} for r in out]))
+                          "run": r["run_dir"], "ran": "earlier (--resume)" if r.get("resumed") else "—" if r["run_dir"] == "—" else "now"}
+                         for r in out]))
     rows = [row for r in out for row in verdict_rows(r, root)]
     if rows: echo("\n" + markdown_table(rows))
     echo("\n" + reproduction_report([check_reproduction(r, root) for r in out]))
@@ -905,6 +911,24 @@ def _timed(plan: dict, # a checked plan
     with contextlib.suppress(TypeError, AttributeError):
         return any(_WALLCLOCK.search(c.get("metric", "")) for c in _plan_record(plan).get("claims", []))
     return False
+
+
+# %% ../nbs/04_runs.ipynb #e5b60009
+def resumable_run(plan: dict, # a checked plan
+                 ) -> dict | None:
+    "What `reproduce --resume` reuses: the newest `ok` run of the plan in `_runs/` from the current commit (clean before and after), same profile and parameters, or `None`."
+    g = git_info(plan["root"])
+    if not g["commit"] or g["dirty"] is not False: return None   # uncommitted changes: no earlier run is known to hold this code
+    want = json.loads(json.dumps(plan["values"]))                 # the parameters as run.json keeps them
+    this_code = lambda s: isinstance(s, dict) and s.get("commit") == g["commit"] and s.get("dirty") is False
+    for f in sorted((plan["root"] / plan["run"]["runs_dir"] / plan["paper"].slug).glob("*/run.json"), reverse=True):  # newest first
+        try: rec = json.loads(f.read_text())
+        except (OSError, ValueError): continue
+        if (isinstance(rec, dict) and rec.get("status") == "ok" and rec.get("profile") == plan["profile"] and not rec.get("overrides")
+                and rec.get("parameters") == want and this_code(rec.get("git")) and this_code(rec.get("git_end"))
+                and (f.parent / "metrics.json").is_file()):
+            return {**rec, "run_dir": str(f.parent), "resumed": True}
+    return None
 
 
 # %% ../nbs/04_runs.ipynb #e5b60007
@@ -937,6 +961,7 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
               echo=print,
               jobs: int = 1, # papers at once on this machine: more than 1 runs them on a local Dask cluster
               scheduler: str | None = None, # an existing Dask scheduler (tcp://host:8786): run the papers on its cluster
+              resume: bool = False, # reuse each paper's `ok` run of this commit and these parameters (`resumable_run`) instead of running it
              ) -> list[dict]:
     "Run several papers, in turn or as Dask tasks, with a progress bar and a line per paper; record ok full runs; check them against the records (on Ctrl-C too)."
     from tqdm.auto import tqdm
@@ -949,12 +974,20 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
     if record and any(pl["profile"] != "full" for pl in plans):
         raise UsageError("--record needs --profile full: results/ holds full-profile runs only")
     if record and not allow_dirty and not _is_clean(root): raise UsageError(_DIRTY)
+    if resume and not _is_clean(root): raise UsageError(_RESUME_DIRTY)
+    earlier = {i: r for i, pl in enumerate(plans) if resume and (r := resumable_run(pl)) is not None}
+    todo = [i for i in range(len(plans)) if i not in earlier]
+    merged = lambda recs: [{**earlier, **dict(zip(todo, recs))}[i] for i in range(len(plans))]
     serial = jobs == 1 and not scheduler
     bar = tqdm(total=len(plans), desc="reproduce", unit="paper", disable=not progress, file=sys.stderr)
     def done(rec):
         if record and rec["status"] == "ok":
             res = result_path(get_paper(rec["slug"]), root)   # compare with the record this run replaces, not with itself
-            rec["previous_record"] = json.loads(res.read_text()) if res.exists() else None
+            prev = json.loads(res.read_text()) if res.exists() else None
+            if rec.get("resumed") and (prev or {}).get("run", {}).get("run_id") == rec["run_id"]:   # recorded already
+                rec["recorded"] = str(res.relative_to(root)) + " (already)"
+                bar.update(); bar.write(_paper_line(rec), file=sys.stderr); return rec
+            rec["previous_record"] = prev
             try: rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
             except UsageError as e:
                 if serial: raise
@@ -962,9 +995,11 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
         bar.update(); bar.write(_paper_line(rec), file=sys.stderr)
         return rec
     try:
-        with bar: out = _run_all(plans, jobs, scheduler, bar, done)
+        with bar:
+            for i in earlier: done(earlier[i])
+            out = merged(_run_all([plans[i] for i in todo], jobs, scheduler, bar, done) if todo else [])
     except RunsInterrupted as e:   # the tables still show what finished, then the CLI reports the interruption
-        _summary(e.records, root, echo); raise
+        _summary(merged(e.records), root, echo); raise RunsInterrupted(str(e), merged(e.records)) from None
     _summary(out, root, echo)
     return out
 

@@ -2,7 +2,7 @@
 interrupted tasks, and the reproducibility check (`reproduce`'s last table, `bulat_nb verify`) on planted differences.
 
 Every test waits for conditions (a file appears, a process ends) with generous deadlines; none asserts a duration."""
-import json, os, signal, socket, subprocess, sys, time
+import json, os, re, signal, socket, subprocess, sys, time
 from datetime import datetime, timedelta
 from pathlib import Path
 import pytest
@@ -174,6 +174,32 @@ def test_an_interrupt_between_runs_marks_that_paper_without_a_directory(monkeypa
     assert [(r["paper"], r["slug"], r["status"], r["run_dir"], r["duration_s"]) for r in recs[1:]] == [
         ("P33", "expert_bnn", "interrupted", "—", None), ("P38", "xnornet_pp", "interrupted", "—", None)]
     assert recs[1]["error"].startswith("interrupted by") and recs[2]["error"].startswith("not started") and str(e.value) == ""
+
+def test_resume_reuses_the_runs_of_this_commit_and_runs_the_rest(tmp_path, monkeypatch):
+    "After a stop, --resume runs only the papers without an ok run of this commit and these parameters; --record records each once."
+    d = make_tiny_project(tmp_path / "proj", "n = 3\n", {"real2binary": "n = 4\n"})
+    monkeypatch.setenv("BULAT_NB_ROOT", str(d))
+    assert cli("run", "real2binary", "--profile", "full", "-q").returncode == 0              # it ran before the stop
+    assert cli("run", "xnornet_pp", "--profile", "full", "-p", "n", "5", "-q").returncode == 0   # other parameters: no match
+    (first, _), (other, _) = only_run(d, "real2binary"), only_run(d, "xnornet_pp")
+    r = cli("reproduce", "--profile", "full", "--resume", "--record", "-q")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert runs_of(d, "real2binary") == [first] and len(runs_of(d, "xnornet_pp")) == 2 and other in runs_of(d, "xnornet_pp")
+    assert runs_row(r.stdout, "real2binary")[6:] == [str(first), "earlier (--resume)"] and runs_row(r.stdout, "xnornet_pp")[7] == "now"
+    assert r.stdout.index("| real2binary |") < r.stdout.index("| xnornet_pp |")  # the tables keep paper order (P17, P38)
+    assert re.search(r"P17 real2binary: ok in \d+ s, an earlier run of this commit \(--resume\)\n", r.stderr), r.stderr
+    rec = json.loads((d / "results" / "real2binary.json").read_text())
+    assert rec["run"]["run_id"] == first.name and repro_row(r.stdout, "real2binary")[3] == "no record before this one"
+    r = cli("reproduce", "--profile", "full", "--resume", "--record", "-q")   # all ran: nothing runs, nothing is recorded twice
+    assert r.returncode == 0 and runs_of(d, "real2binary") == [first] and len(runs_of(d, "xnornet_pp")) == 2, (r.stdout, r.stderr)
+    assert runs_row(r.stdout, "real2binary")[5] == "results/real2binary.json (already)"
+    assert repro_row(r.stdout, "real2binary")[3] == "not compared: this run is the record"
+    assert json.loads((d / "results" / "real2binary.json").read_text()) == rec
+    (d / "nbs" / "scratch.txt").write_text("x")                                # uncommitted code: no earlier run holds it
+    r = cli("reproduce", "--profile", "full", "--resume", "-q")
+    assert r.returncode == 2 and "--resume reuses runs of the current commit" in r.stderr and len(runs_of(d, "real2binary")) == 1
+    git(d, "add", "-A"); git(d, "commit", "-qm", "new code")                   # another commit: everything runs again
+    assert cli("reproduce", "--profile", "full", "--resume", "-q").returncode == 0 and len(runs_of(d, "real2binary")) == 2
 
 def free_port() -> int:
     with socket.socket() as s:
