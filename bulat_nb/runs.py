@@ -984,14 +984,14 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
         if record and rec["status"] == "ok":
             res = result_path(get_paper(rec["slug"]), root)   # compare with the record this run replaces, not with itself
             prev = json.loads(res.read_text()) if res.exists() else None
-            if rec.get("resumed") and (prev or {}).get("run", {}).get("run_id") == rec["run_id"]:   # recorded already
+            if rec.get("resumed") and (prev or {}).get("run", {}).get("run_id") == rec["run_id"]:   # an earlier run, recorded already
                 rec["recorded"] = str(res.relative_to(root)) + " (already)"
-                bar.update(); bar.write(_paper_line(rec), file=sys.stderr); return rec
-            rec["previous_record"] = prev
-            try: rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
-            except UsageError as e:
-                if serial: raise
-                rec["recorded"] = f"not recorded: {e}"  # the other tasks go on
+            else:
+                rec["previous_record"] = prev
+                try: rec["recorded"] = str(record_run(rec, root, allow_dirty).relative_to(root))
+                except UsageError as e:
+                    if serial: raise
+                    rec["recorded"] = f"not recorded: {e}"  # the other tasks go on
         bar.update(); bar.write(_paper_line(rec), file=sys.stderr)
         return rec
     try:
