@@ -313,7 +313,9 @@ def test_reproducibility_check_passes_a_rerun_and_flags_planted_differences(tiny
     assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[1:4] == ["1/2", "-3 (3 σ)", "differs"], r.stdout
     assert "method 4 vs 7 recorded (3 σ)" in r.stdout
     (tiny / "results" / "xnornet_pp.json").write_text(original)
-    run_dir = runs_of(tiny, "xnornet_pp")[0]                                # a run directory named explicitly
-    assert cli("verify", str(run_dir)).returncode == 0
+    recorded_run, rerun = runs_of(tiny, "xnornet_pp")[:2]                   # run directories named explicitly
+    assert cli("verify", str(rerun)).returncode == 0
+    r = cli("verify", str(recorded_run))                                    # the record's own run: never compared with itself
+    assert r.returncode == 1 and repro_row(r.stdout, "xnornet_pp")[3] == "not compared: this run is the record", r.stdout
     r = cli("verify", "real2binary")
     assert r.returncode == 1 and repro_row(r.stdout, "real2binary")[3] == "no full-profile run in _runs/"
