@@ -951,6 +951,7 @@ def _run_all(plans: list[dict], jobs: int, scheduler: str | None, bar, done) -> 
 
 
 # %% ../nbs/04_runs.ipynb #32e0a9bd
+# one function over 40 lines: the checks, the reused runs, the record callback and the Ctrl-C tables share its plans and progress bar
 def reproduce(slugs=(), # papers (default: every paper with a notebook)
               family=None, # only this family
               profile: str | None = None, # "smoke" or "full"
