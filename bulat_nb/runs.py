@@ -475,6 +475,13 @@ def _recorded(rec: dict, root: Path) -> dict | None:
     res = result_path(get_paper(rec["slug"]), root)
     return json.loads(res.read_text()) if res.exists() else None
 
+def _is_record_of(rec: dict, # a run's record
+                  recorded: dict | None, # a recorded result (or None)
+                 ) -> bool:
+    "Whether `recorded` was made from this very run (the same run id)."
+    rid = ((recorded or {}).get("run") or {}).get("run_id")
+    return rid is not None and rid == rec.get("run_id")
+
 # %% ../nbs/04_runs.ipynb #9435f7cd
 def verdict_rows(rec: dict, # a finished run's `run.json` record
                  root: str | Path | None = None) -> list[dict]:
@@ -572,7 +579,7 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
     if rec["status"] != "ok": return row
     recorded = _recorded(rec, root)
     if recorded is None: return {**row, "status": "no record" + (" before this one" if "previous_record" in rec else "")}
-    if (rid := (recorded.get("run") or {}).get("run_id")) and rid == rec.get("run_id"):   # it would reproduce itself
+    if _is_record_of(rec, recorded):   # it would reproduce itself
         return {**row, "status": "not compared: this run is the record"}
     if rec.get("profile") != "full" or not rec.get("evidence", True):
         return {**row, "status": "not compared: " + ("smoke run" if rec.get("profile") == "smoke" else "modified parameters")}
@@ -602,16 +609,21 @@ def reproduction_report(checks: list[dict], # from `check_reproduction`
     return "\n".join(out + ["Reproducibility against results/ (rule: `bulat_nb verify --help`):\n", markdown_table(checks, cols)])
 
 # %% ../nbs/04_runs.ipynb #b7e1a010
+def _past_runs(paper_runs: Path, # `_runs/<slug>/`
+              ):
+    "The paper's finished-or-not runs, newest first (run ids sort by time): (run directory, its `run.json` as a dict); unreadable ones skipped."
+    for f in sorted(paper_runs.glob("*/run.json"), reverse=True):
+        try: rec = json.loads(f.read_text())
+        except (OSError, ValueError): continue
+        if isinstance(rec, dict): yield f.parent, rec
+
 def latest_full_run(slug: str, # paper slug or id
                     root: str | Path | None = None) -> dict | None:
     "The newest finished, unmodified full-profile run of a paper in `_runs/`, or `None`."
     root = Path(root) if root else project_root()
-    p = get_paper(slug)
-    for f in sorted((root / read_manifest(root)[0]["runs_dir"] / p.slug).glob("*/run.json"), reverse=True):  # ids sort by time
-        try: rec = json.loads(f.read_text())
-        except (OSError, ValueError): continue
-        if rec.get("status") == "ok" and rec.get("profile") == "full" and rec.get("evidence") and (f.parent / "metrics.json").exists():
-            return {**rec, "run_dir": str(f.parent)}
+    for rdir, rec in _past_runs(root / read_manifest(root)[0]["runs_dir"] / get_paper(slug).slug):
+        if rec.get("status") == "ok" and rec.get("profile") == "full" and rec.get("evidence") and (rdir / "metrics.json").exists():
+            return {**rec, "run_dir": str(rdir)}
     return None
 
 # %% ../nbs/04_runs.ipynb #b7e1a011
@@ -921,13 +933,11 @@ def resumable_run(plan: dict, # a checked plan
     if not g["commit"] or g["dirty"] is not False: return None   # uncommitted changes: no earlier run is known to hold this code
     want = json.loads(json.dumps(plan["values"]))                 # the parameters as run.json keeps them
     this_code = lambda s: isinstance(s, dict) and s.get("commit") == g["commit"] and s.get("dirty") is False
-    for f in sorted((plan["root"] / plan["run"]["runs_dir"] / plan["paper"].slug).glob("*/run.json"), reverse=True):  # newest first
-        try: rec = json.loads(f.read_text())
-        except (OSError, ValueError): continue
-        if (isinstance(rec, dict) and rec.get("status") == "ok" and rec.get("profile") == plan["profile"] and not rec.get("overrides")
+    for rdir, rec in _past_runs(plan["root"] / plan["run"]["runs_dir"] / plan["paper"].slug):
+        if (rec.get("status") == "ok" and rec.get("profile") == plan["profile"] and not rec.get("overrides")
                 and rec.get("parameters") == want and this_code(rec.get("git")) and this_code(rec.get("git_end"))
-                and (f.parent / "metrics.json").is_file()):
-            return {**rec, "run_dir": str(f.parent), "resumed": True}
+                and (rdir / "metrics.json").is_file()):
+            return {**rec, "run_dir": str(rdir), "resumed": True}
     return None
 
 
@@ -985,7 +995,7 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
         if record and rec["status"] == "ok":
             res = result_path(get_paper(rec["slug"]), root)   # compare with the record this run replaces, not with itself
             prev = json.loads(res.read_text()) if res.exists() else None
-            if rec.get("resumed") and (prev or {}).get("run", {}).get("run_id") == rec["run_id"]:   # an earlier run, recorded already
+            if _is_record_of(rec, prev):   # an earlier run (--resume), recorded already
                 rec["recorded"] = str(res.relative_to(root)) + " (already)"
             else:
                 rec["previous_record"] = prev
@@ -1000,7 +1010,7 @@ def reproduce(slugs=(), # papers (default: every paper with a notebook)
             for i in earlier: done(earlier[i])
             out = merged(_run_all([plans[i] for i in todo], jobs, scheduler, bar, done) if todo else [])
     except RunsInterrupted as e:   # the tables still show what finished, then the CLI reports the interruption
-        _summary(merged(e.records), root, echo); raise RunsInterrupted(str(e), merged(e.records)) from None
+        recs = merged(e.records); _summary(recs, root, echo); raise RunsInterrupted(str(e), recs) from None
     _summary(out, root, echo)
     return out
 
