@@ -18,10 +18,10 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', '
            'parse_spec', 'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters',
            'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers',
            'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
-           'compare_claim', 'setting_differences', 'check_reproduction', 'reproduction_report', 'latest_full_run',
-           'verify', 'usable_cores', 'threads_per_run', 'cancel_runs', 'run_task', 'store_run', 'start_order',
-           'RunsInterrupted', 'run_parallel', 'dask_client', 'resumable_run', 'reproduce', 'report_rows', 'report',
-           'results_page', 'write_results_page']
+           'compare_claim', 'setting_differences', 'selected_rates', 'rate_differences', 'check_reproduction',
+           'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run', 'cancel_runs',
+           'run_task', 'store_run', 'start_order', 'RunsInterrupted', 'run_parallel', 'dask_client', 'resumable_run',
+           'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -510,7 +510,9 @@ REPRO_RULE = (
     "names them), every number, per-seed values "
     "included, must be **exactly equal**. Wall-clock measurements (latency, time, throughput) depend on the machine and its "
     "load: only their state is compared. A paper reproduces when all its recorded claims do and the run states no other; "
-    "only unmodified full-profile runs are compared, and only when their parameters are the record's.")
+    "only unmodified full-profile runs are compared, and only when their parameters are the record's. The table's last "
+    "column says which arms selected another learning rate on their validation split than the record did: a run on "
+    "another CPU rounds differently, can tip a close choice, and then that arm's numbers move with its rate.")
 
 _WALLCLOCK = re.compile(r"latenc|wall.?clock|\btimes?\b|seconds|(?-i:\bms\b)|throughput|speed|\bfps\b", re.I)   # ms, not MS (multi-scale)
 
@@ -569,13 +571,38 @@ def _deviation_text(d: dict) -> str:
     if d["delta"] == 0: return "0"
     return f"{d['delta']:+.3g} ({d['score']:.2g} σ)" if d.get("std") else f"{d['delta']:+.3g} (no spread)"
 
+# %% ../nbs/04_runs.ipynb #b7e1a006b
+def selected_rates(metrics: dict, # a run's metrics (`metrics.json`'s "metrics", or a record's)
+                   _pre: str = "") -> dict:
+    "The learning rates a run selected on its validation split: every `best_lr` and other `…_lr` dict of arm -> rate (or of arm -> dict of rates) in the metrics, at any depth (e.g. per task); each keyed by its path, other dicts' arms prefixed with their key."
+    out = {}
+    for k, v in metrics.items():
+        if not isinstance(v, dict): continue
+        if not (k == "best_lr" or k.endswith("_lr")): out.update(selected_rates(v, f"{_pre}{k}/")); continue
+        pre = _pre + ("" if k == "best_lr" else f"{k} ")
+        for arm, r in v.items():
+            for sub, rate in (r.items() if isinstance(r, dict) else [(None, r)]):
+                if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+                    out[pre + str(arm) + ("" if sub is None else f"/{sub}")] = float(rate)
+    return out
+
+def rate_differences(new: dict, # the run's metrics
+                     old: dict, # the record's metrics
+                    ) -> str:
+    "The reproducibility table's `learning rates` cell: `—` (the record selected none), `as recorded`, or the arms whose choice moved (recorded → now)."
+    a, b = selected_rates(new), selected_rates(old)
+    if not b: return "—"
+    moved = [f"{k} {b[k]:g} → " + (f"{a[k]:g}" if k in a else "none") for k in b if a.get(k) != b[k]]
+    return "as recorded" if not moved else f"{len(moved)} of {len(b)} arms chose another: " + ", ".join(moved)
+
+
 # %% ../nbs/04_runs.ipynb #b7e1a007
 def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` holds `metrics.json`)
                        root: str | Path | None = None) -> dict:
     "Compare a run with its paper's recorded result (`REPRO_RULE`): claims reproduced k/n, largest deviation, status."
     root = Path(root) if root else project_root()
     row = {"paper": f"{rec['paper']} {rec['slug']}", "claims reproduced": "—", "largest deviation": "—",
-           "status": rec["status"], "compared": "—", "claims": []}
+           "status": rec["status"], "compared": "—", "learning rates": "—", "claims": []}
     if rec["status"] != "ok": return row
     recorded = _recorded(rec, root)
     if recorded is None: return {**row, "status": "no record" + (" before this one" if "previous_record" in rec else "")}
@@ -589,20 +616,22 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
              for k, v in rrun.get("parameters", {}).items() if k not in params or params[k] != v]
     if moved: return {**row, "status": "not compared: parameters differ from the record (" + ", ".join(moved) + ")"}
     diffs = setting_differences(rec, rrun)
-    pairs, extra = _pair_claims(json.loads((Path(rec["run_dir"]) / "metrics.json").read_text())["claims"], recorded["claims"])
+    new = json.loads((Path(rec["run_dir"]) / "metrics.json").read_text())
+    pairs, extra = _pair_claims(new["claims"], recorded["claims"])
     claims = [compare_claim(n, o, exact=not diffs) if n else {"claim": o["claim"], "reproduced": False, "score": 0.0,
               "delta": 0.0, "why": "not stated by this run", "timed": False} for o, n in pairs]
     claims += [{"claim": c["claim"], "reproduced": False, "why": "not in the record", "score": 0.0, "delta": 0.0, "timed": False} for c in extra]
     k, worst = sum(c["reproduced"] for c in claims), max(claims, key=lambda c: (c["score"], abs(c["delta"])), default=None)
     return {**row, "claims reproduced": f"{k}/{len(pairs)}", "largest deviation": _deviation_text(worst) if worst else "—",
             "status": "reproduced" if k == len(claims) else "differs", "claims": claims,
-            "compared": "exactly (the record's setting)" if not diffs else "within the spread: " + ", ".join(diffs)}
+            "compared": "exactly (the record's setting)" if not diffs else "within the spread: " + ", ".join(diffs),
+            "learning rates": rate_differences(new.get("metrics") or {}, recorded.get("metrics") or {})}
 
 # %% ../nbs/04_runs.ipynb #b7e1a009
 def reproduction_report(checks: list[dict], # from `check_reproduction`
                        ) -> str:
-    "The reproducibility table (paper, claims reproduced k/n, largest deviation, status, how compared), after the claims that differ."
-    cols = ["paper", "claims reproduced", "largest deviation", "status", "compared"]
+    "The reproducibility table (paper, claims reproduced k/n, largest deviation, status, how compared, learning rates selected otherwise), after the claims that differ."
+    cols = ["paper", "claims reproduced", "largest deviation", "status", "compared", "learning rates"]
     bad = [{"paper": ch["paper"], "claim": c["claim"], "why not reproduced": c["why"]}
            for ch in checks for c in ch["claims"] if not c["reproduced"]]
     out = ["Claims that did not reproduce:\n\n" + markdown_table(bad) + "\n"] if bad else []
