@@ -296,13 +296,26 @@ _CPP_AVX512 = r'''
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,popcnt")
 struct Epi512 {  // the epilogue's inputs as locals: stores through float* cannot alias them
-  const float *scale, *bias, *slope, *res; float* out; const int32_t* wsum;
+  const float *slope, *res; float* out; const int32_t* wsum;
   i64 KH, KW, O, act, kh0, kh1; __m512 K;
+  __mmask16 l0, l1; bool full; __m512 sc0, sc1, bi0, bi1;   // the 32-output block's lanes, scale and bias, in registers
 };
 
+// The block-level part of the epilogue, shared by tiles and linear rows: output block og's lanes (the last block may
+// hold fewer than 32 outputs), its scale and bias (blocks are padded to 32, so the loads stay in bounds), activation.
+static inline __attribute__((always_inline)) void epi_block(Epi512& e, const Conv& c, i64 og) {
+  const i64 ob = std::min<i64>(OB, c.O - og * OB);
+  e.O = c.O; e.act = c.act; e.slope = c.slope + og * OB; e.full = ob == OB;
+  e.l0 = (__mmask16)(ob >= 16 ? 0xFFFF : (1u << ob) - 1);
+  e.l1 = (__mmask16)(ob >= 32 ? 0xFFFF : ob <= 16 ? 0 : (1u << (ob - 16)) - 1);
+  e.sc0 = _mm512_loadu_ps(c.scale + og * OB); e.sc1 = _mm512_loadu_ps(c.scale + og * OB + 16);
+  e.bi0 = _mm512_loadu_ps(c.bias + og * OB); e.bi1 = _mm512_loadu_ps(c.bias + og * OB + 16);
+}
+
 // 16 channels of one pixel: K − 2·popcount (+ border fix) -> ·scale + bias -> + residual -> φ -> store; returns the sign bits
-static inline __attribute__((always_inline)) uint32_t epi16(const Epi512& e, __m512i a0, __m512i a1, int h, __mmask16 lanes, bool full,
+static inline __attribute__((always_inline)) uint32_t epi16(const Epi512& e, __m512i a0, __m512i a1, int h, __mmask16 lanes,
                                                               __m512 sc, __m512 bi, const float* corr, int p) {
+  const bool full = e.full;
   const __m512i lo32 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512 zero = _mm512_setzero_ps();
   const __m512i cnt = _mm512_permutex2var_epi32(a0, lo32, a1);                     // 2 × 8 counts (< 2^31) -> 16 dwords
@@ -314,6 +327,13 @@ static inline __attribute__((always_inline)) uint32_t epi16(const Epi512& e, __m
   else if (e.act == 2) y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(y, zero, _CMP_GT_OQ), _mm512_mul_ps(y, _mm512_loadu_ps(e.slope + h * 16)), y);
   if (e.out) { if (full) _mm512_storeu_ps(e.out + p * e.O + h * 16, y); else _mm512_mask_storeu_ps(e.out + p * e.O + h * 16, lanes, y); }
   return (uint32_t)(_mm512_cmp_ps_mask(y, zero, _CMP_GT_OQ) & lanes) << (16 * h);
+}
+
+// all 32 channels of one pixel from its 4 × 8 popcount sums: the sign bits of both halves
+static inline __attribute__((always_inline)) uint32_t epi32(const Epi512& e, __m512i a0, __m512i a1, __m512i a2, __m512i a3,
+                                                              const float* corr, int p) {
+  const uint32_t word = epi16(e, a0, a1, 0, e.l0, e.sc0, e.bi0, corr, p);
+  return e.l1 ? word | epi16(e, a2, a3, 1, e.l1, e.sc1, e.bi1, corr, p) : word;
 }
 
 template <int P, bool B>   // B: some window of the tile reaches into the zero border
@@ -337,20 +357,16 @@ static void tile_avx512_(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i
   }
   Epi512 e;
   const i64 pix0 = (n * c.Ho + oh) * c.Wo + ow0, ih0 = oh * c.sh - c.ph, iw00 = ow0 * c.sw - c.pw, sw = c.sw, W = c.W;
-  e.KH = c.KH; e.KW = c.KW; e.O = c.O; e.act = c.act;
+  epi_block(e, c, og);
+  e.KH = c.KH; e.KW = c.KW;
   e.kh0 = std::max<i64>(0, -ih0); e.kh1 = std::min<i64>(c.KH, c.H - ih0);
-  e.scale = c.scale + og * OB; e.bias = c.bias + og * OB; e.slope = c.slope + og * OB; e.wsum = c.wsum + og * c.KH * c.KW * OB;
+  e.wsum = c.wsum + og * c.KH * c.KW * OB;
   e.res = c.res ? c.res + pix0 * c.O + og * OB : nullptr;
   e.out = c.out ? c.out + pix0 * c.O + og * OB : nullptr;
   e.K = _mm512_set1_ps((float)(c.KH * c.KW * c.C));
   uint32_t* bits = c.bits ? c.bits + ((n * c.oHb + oh + c.obh) * c.oWb + ow0 + c.obw) * (2 * c.oCw) + og : nullptr;
-  const i64 bstep = 2 * c.oCw, ob = std::min<i64>(OB, c.O - og * OB);
+  const i64 bstep = 2 * c.oCw;
   const bool row_border = e.kh0 > 0 || e.kh1 < e.KH;
-  const __mmask16 l0 = (__mmask16)(ob >= 16 ? 0xFFFF : (1u << ob) - 1);
-  const __mmask16 l1 = (__mmask16)(ob >= 32 ? 0xFFFF : ob <= 16 ? 0 : (1u << (ob - 16)) - 1);
-  const __m512 sc0 = _mm512_loadu_ps(e.scale), sc1 = _mm512_loadu_ps(e.scale + 16);   // per tile, in registers (blocks are padded to 32)
-  const __m512 bi0 = _mm512_loadu_ps(e.bias), bi1 = _mm512_loadu_ps(e.bias + 16);
-  const bool full = ob == OB;
   alignas(64) float corr[P][OB];                           // border pixels: Σ_c sign(w) of the taps in the zero border (eq. 2)
   bool border[P] = {};
   if (B)                                                   // (a compile-time branch: interior tiles skip it)
@@ -369,8 +385,7 @@ static void tile_avx512_(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i
     }
   for (int p = 0; p < P; ++p) {
     const float* cp = border[p] ? corr[p] : nullptr;
-    uint32_t word = epi16(e, acc[p][0], acc[p][1], 0, l0, full, sc0, bi0, cp, p);
-    if (l1) word |= epi16(e, acc[p][2], acc[p][3], 1, l1, full, sc1, bi1, cp, p);
+    const uint32_t word = epi32(e, acc[p][0], acc[p][1], acc[p][2], acc[p][3], cp, p);
     if (bits) bits[p * bstep] = word;
   }
 }
@@ -386,15 +401,9 @@ static void tile_avx512(const Conv& c, const i64* offs, i64 T, i64 n, i64 oh, i6
 // the tiles. A classifier-sized layer has one row: the tile's window and border bookkeeping cost more than its MACs.
 static void linear_rows_avx512(const Conv& c, i64 og) {
   Epi512 e;
-  e.KH = e.KW = 1; e.O = c.O; e.act = c.act; e.kh0 = 0; e.kh1 = 1; e.res = nullptr; e.wsum = nullptr;
-  e.scale = c.scale + og * OB; e.bias = c.bias + og * OB; e.slope = c.slope + og * OB;
+  epi_block(e, c, og);
+  e.KH = e.KW = 1; e.kh0 = 0; e.kh1 = 1; e.res = nullptr; e.wsum = nullptr;
   e.K = _mm512_set1_ps((float)c.C);                        // K = C: one tap, no border
-  const i64 ob = std::min<i64>(OB, c.O - og * OB);
-  const bool full = ob == OB;
-  const __mmask16 l0 = (__mmask16)(ob >= 16 ? 0xFFFF : (1u << ob) - 1);
-  const __mmask16 l1 = (__mmask16)(ob >= 32 ? 0xFFFF : ob <= 16 ? 0 : (1u << (ob - 16)) - 1);
-  const __m512 sc0 = _mm512_loadu_ps(e.scale), sc1 = _mm512_loadu_ps(e.scale + 16);
-  const __m512 bi0 = _mm512_loadu_ps(e.bias), bi1 = _mm512_loadu_ps(e.bias + 16);
   const u64* w = c.w + og * c.Cw * OB;
   for (i64 m = 0; m < c.Wo; ++m) {                          // rows: the block's weights stay in L1 across them
     const u64* a = c.a + m * c.Cw;
@@ -408,8 +417,7 @@ static void linear_rows_avx512(const Conv& c, i64 og) {
       s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(x, _mm512_loadu_si512(wp + 24))));
     }
     e.out = c.out + m * c.O + og * OB;
-    epi16(e, s0, s1, 0, l0, full, sc0, bi0, nullptr, 0);
-    if (l1) epi16(e, s2, s3, 1, l1, full, sc1, bi1, nullptr, 0);
+    epi32(e, s0, s1, s2, s3, nullptr, 0);
   }
 }
 
