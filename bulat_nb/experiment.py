@@ -255,7 +255,8 @@ def claim(claim: str, # the paper's claim, in our words
     rec = {"claim": claim, "metric": metric, "ours": float(a.mean()), "ours_std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
            "n": int(a.size), "baseline": float(np.mean(b)), "baseline_std": 0.0 if const or b.size < 2 else float(b.std(ddof=1)),
            "n_baseline": 0 if const else int(b.size), "higher_is_better": higher_is_better, "ours_values": a.tolist(),
-           "baseline_values": None if const else b.tolist(), "note": note, "profile": run_profile()}
+           "baseline_values": None if const else b.tolist(), "note": note, "profile": run_profile(),
+           "ours_name": ours_name, "baseline_name": baseline_name}   # the arms, where the sides are arms (`bulat_nb verify` reads them)
     d = decide(a, b, higher_is_better, exact=exact)
     rec.update(diff=d["diff"], p=d["p"], test=d["test"])
     why = [d["reason"]] if d["reason"] else []

@@ -18,10 +18,10 @@ __all__ = ['PROFILES', 'RUN_DEFAULTS', 'VERSIONED', 'KERNEL_MALLOC', 'SPREAD', '
            'parse_spec', 'parameter_specs', 'notebook_parameters', 'coerce_parameter', 'check_parameters',
            'resolve_parameters', 'git_info', 'package_versions', 'machine_info', 'new_run_id', 'run_workers',
            'children_cpu_seconds', 'execute', 'keep_executed', 'record_run', 'select_papers', 'verdict_rows',
-           'compare_claim', 'setting_differences', 'selected_rates', 'rate_differences', 'check_reproduction',
-           'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run', 'cancel_runs',
-           'run_task', 'store_run', 'start_order', 'RunsInterrupted', 'run_parallel', 'dask_client', 'resumable_run',
-           'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
+           'compare_claim', 'setting_differences', 'selected_rates', 'moved_rates', 'rate_differences',
+           'check_reproduction', 'reproduction_report', 'latest_full_run', 'verify', 'usable_cores', 'threads_per_run',
+           'cancel_runs', 'run_task', 'store_run', 'start_order', 'RunsInterrupted', 'run_parallel', 'dask_client',
+           'resumable_run', 'reproduce', 'report_rows', 'report', 'results_page', 'write_results_page']
 
 # %% ../nbs/04_runs.ipynb #c9417b65
 from .papers import UsageError, Paper, get_paper, papers, project_root, result_path, FAMILIES
@@ -512,7 +512,8 @@ REPRO_RULE = (
     "load: only their state is compared. A paper reproduces when all its recorded claims do and the run states no other; "
     "only unmodified full-profile runs are compared, and only when their parameters are the record's. The table's last "
     "column says which arms selected another learning rate on their validation split than the record did: a run on "
-    "another CPU rounds differently, can tip a close choice, and then that arm's numbers move with its rate.")
+    "another CPU rounds differently, can tip a close choice, and then that arm's numbers move with its rate; a claim that "
+    "did not reproduce says which of its two arms did so (claims name their arms since 2026-12-06).")
 
 _WALLCLOCK = re.compile(r"latenc|wall.?clock|\btimes?\b|seconds|(?-i:\bms\b)|throughput|speed|\bfps\b", re.I)   # ms, not MS (multi-scale)
 
@@ -572,28 +573,37 @@ def _deviation_text(d: dict) -> str:
     return f"{d['delta']:+.3g} ({d['score']:.2g} σ)" if d.get("std") else f"{d['delta']:+.3g} (no spread)"
 
 # %% ../nbs/04_runs.ipynb #b7e1a006b
-def selected_rates(metrics: dict, # a run's metrics (`metrics.json`'s "metrics", or a record's)
-                   _pre: str = "") -> dict:
-    "The learning rates a run selected on its validation split: every `best_lr` and other `…_lr` dict of arm -> rate (or of arm -> dict of rates) in the metrics, at any depth (e.g. per task); each keyed by its path, other dicts' arms prefixed with their key."
-    out = {}
+def _rates(metrics: dict, _pre: str = ""):
+    "(key, arm, rate) for every selected learning rate in a paper's metrics (see `selected_rates`)."
     for k, v in metrics.items():
         if not isinstance(v, dict): continue
-        if not (k == "best_lr" or k.endswith("_lr")): out.update(selected_rates(v, f"{_pre}{k}/")); continue
+        if not (k == "best_lr" or k.endswith("_lr")): yield from _rates(v, f"{_pre}{k}/"); continue
         pre = _pre + ("" if k == "best_lr" else f"{k} ")
         for arm, r in v.items():
             for sub, rate in (r.items() if isinstance(r, dict) else [(None, r)]):
                 if isinstance(rate, (int, float)) and not isinstance(rate, bool):
-                    out[pre + str(arm) + ("" if sub is None else f"/{sub}")] = float(rate)
-    return out
+                    yield pre + str(arm) + ("" if sub is None else f"/{sub}"), str(arm if sub is None else sub), float(rate)
+
+def selected_rates(metrics: dict, # a run's metrics (`metrics.json`'s "metrics", or a record's)
+                  ) -> dict:
+    "The learning rates a run selected on its validation split: every `best_lr` and other `…_lr` dict of arm -> rate (or of arm -> dict of rates) in the metrics, at any depth (e.g. per task); each keyed by its path, other dicts' arms prefixed with their key."
+    return {k: rate for k, _, rate in _rates(metrics)}
+
+def moved_rates(new: dict, # the run's metrics
+                old: dict, # the record's metrics
+               ) -> list[tuple]:
+    "The selections that moved: (key, arm, recorded rate, this run's rate or None), in the record's order."
+    a = selected_rates(new)
+    return [(k, arm, r, a.get(k)) for k, arm, r in _rates(old) if a.get(k) != r]
 
 def rate_differences(new: dict, # the run's metrics
                      old: dict, # the record's metrics
                     ) -> str:
     "The reproducibility table's `learning rates` cell: `—` (the record selected none), `as recorded`, or the arms whose choice moved (recorded → now)."
-    a, b = selected_rates(new), selected_rates(old)
-    if not b: return "—"
-    moved = [f"{k} {b[k]:g} → " + (f"{a[k]:g}" if k in a else "none") for k in b if a.get(k) != b[k]]
-    return "as recorded" if not moved else f"{len(moved)} of {len(b)} arms chose another: " + ", ".join(moved)
+    n, moved = len(selected_rates(old)), moved_rates(new, old)
+    if not n: return "—"
+    return "as recorded" if not moved else f"{len(moved)} of {n} arms chose another: " + ", ".join(
+        f"{k} {r:g} → " + ("none" if now is None else f"{now:g}") for k, _, r, now in moved)
 
 
 # %% ../nbs/04_runs.ipynb #b7e1a007
@@ -621,6 +631,11 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
     claims = [compare_claim(n, o, exact=not diffs) if n else {"claim": o["claim"], "reproduced": False, "score": 0.0,
               "delta": 0.0, "why": "not stated by this run", "timed": False} for o, n in pairs]
     claims += [{"claim": c["claim"], "reproduced": False, "why": "not in the record", "score": 0.0, "delta": 0.0, "timed": False} for c in extra]
+    moved = moved_rates(new.get("metrics") or {}, recorded.get("metrics") or {})
+    for c, (o, n) in zip(claims, pairs):   # a claim that moved: say which of its arms selected another rate
+        sides = {(n or o).get("ours_name"), (n or o).get("baseline_name")}
+        hit = [f"{arm} selected {'no rate' if now is None else f'{now:g}'} here, {r:g} in the record" for _, arm, r, now in moved if arm in sides]
+        if hit and not c["reproduced"]: c["why"] += "; " + ", ".join(hit)
     k, worst = sum(c["reproduced"] for c in claims), max(claims, key=lambda c: (c["score"], abs(c["delta"])), default=None)
     return {**row, "claims reproduced": f"{k}/{len(pairs)}", "largest deviation": _deviation_text(worst) if worst else "—",
             "status": "reproduced" if k == len(claims) else "differs", "claims": claims,
