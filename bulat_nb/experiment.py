@@ -237,8 +237,8 @@ def claim(claim: str, # the paper's claim, in our words
           baseline, # the baseline's per-seed values, or a constant
           higher_is_better: bool = True, # direction of the metric
           *,
-          ours_name: str = "method", # names of the two sides, used in reasons
-          baseline_name: str = "baseline",
+          ours_name: str | None = None, # the two sides' arms, named in reasons and in the record (None: "method", "baseline", unrecorded)
+          baseline_name: str | None = None,
           trivial=None, # the trivial baseline: a constant or per-seed values (None: no such check)
           trivial_name: str = "the trivial baseline", # e.g. "chance (25%)", "the mean pose"
           margin: float = 0.0, # how much better than the trivial baseline every seed must be
@@ -256,7 +256,8 @@ def claim(claim: str, # the paper's claim, in our words
            "n": int(a.size), "baseline": float(np.mean(b)), "baseline_std": 0.0 if const or b.size < 2 else float(b.std(ddof=1)),
            "n_baseline": 0 if const else int(b.size), "higher_is_better": higher_is_better, "ours_values": a.tolist(),
            "baseline_values": None if const else b.tolist(), "note": note, "profile": run_profile(),
-           "ours_name": ours_name, "baseline_name": baseline_name}   # the arms, where the sides are arms (`bulat_nb verify` reads them)
+           "ours_name": ours_name, "baseline_name": baseline_name}   # the arms, where named (`bulat_nb verify` reads them)
+    ours_name, baseline_name = ours_name or "method", baseline_name or "baseline"
     d = decide(a, b, higher_is_better, exact=exact)
     rec.update(diff=d["diff"], p=d["p"], test=d["test"])
     why = [d["reason"]] if d["reason"] else []

@@ -631,10 +631,10 @@ def check_reproduction(rec: dict, # a run's `run.json` record (its `run_dir` hol
     claims = [compare_claim(n, o, exact=not diffs) if n else {"claim": o["claim"], "reproduced": False, "score": 0.0,
               "delta": 0.0, "why": "not stated by this run", "timed": False} for o, n in pairs]
     claims += [{"claim": c["claim"], "reproduced": False, "why": "not in the record", "score": 0.0, "delta": 0.0, "timed": False} for c in extra]
-    moved = moved_rates(new.get("metrics") or {}, recorded.get("metrics") or {})
+    rates_moved = moved_rates(new.get("metrics") or {}, recorded.get("metrics") or {})
     for c, (o, n) in zip(claims, pairs):   # a claim that moved: say which of its arms selected another rate
         sides = {(n or o).get("ours_name"), (n or o).get("baseline_name")}
-        hit = [f"{arm} selected {'no rate' if now is None else f'{now:g}'} here, {r:g} in the record" for _, arm, r, now in moved if arm in sides]
+        hit = [f"{arm} selected {'no rate' if now is None else f'{now:g}'} here, {r:g} in the record" for _, arm, r, now in rates_moved if arm in sides]
         if hit and not c["reproduced"]: c["why"] += "; " + ", ".join(hit)
     k, worst = sum(c["reproduced"] for c in claims), max(claims, key=lambda c: (c["score"], abs(c["delta"])), default=None)
     return {**row, "claims reproduced": f"{k}/{len(pairs)}", "largest deviation": _deviation_text(worst) if worst else "—",
