@@ -579,14 +579,12 @@ def _rates(metrics: dict, _pre: str = ""):
         if not isinstance(v, dict): continue
         if not (k == "best_lr" or k.endswith("_lr")): yield from _rates(v, f"{_pre}{k}/"); continue
         pre = _pre + ("" if k == "best_lr" else f"{k} ")
-        for arm, r in v.items():
-            for sub, rate in (r.items() if isinstance(r, dict) else [(None, r)]):
-                if isinstance(rate, (int, float)) and not isinstance(rate, bool):
-                    yield pre + str(arm) + ("" if sub is None else f"/{sub}"), str(arm if sub is None else sub), float(rate)
+        for arm, rate in v.items():
+            if isinstance(rate, (int, float)) and not isinstance(rate, bool): yield pre + str(arm), str(arm), float(rate)
 
 def selected_rates(metrics: dict, # a run's metrics (`metrics.json`'s "metrics", or a record's)
                   ) -> dict:
-    "The learning rates a run selected on its validation split: every `best_lr` and other `…_lr` dict of arm -> rate (or of arm -> dict of rates) in the metrics, at any depth (e.g. per task); each keyed by its path, other dicts' arms prefixed with their key."
+    "The learning rates a run selected on its validation split: every `best_lr` and other `…_lr` dict of arm -> rate in the metrics, at any depth (e.g. under a task's key); each keyed by its path, other dicts' arms prefixed with their key."
     return {k: rate for k, _, rate in _rates(metrics)}
 
 def moved_rates(new: dict, # the run's metrics
