@@ -10,8 +10,8 @@ import os, json, random, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['cache_dir', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'array_dls', 'holdout',
-           'fit_classifier']
+__all__ = ['cache_dir', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'TensorDL', 'array_dls',
+           'holdout', 'ForeachOptimizer', 'foreach_adam', 'foreach_rmsprop', 'SkipFitValidation', 'fit_classifier']
 
 # %% ../nbs/01_data.ipynb #e088144f
 import numpy as np
@@ -22,7 +22,9 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.optimizer import Adam
+from fastai.optimizer import Adam, Optimizer, debias
+from fastai.callback.core import Callback, CancelValidException
+from fastcore.foundation import L
 import fastai.callback.schedule, fastai.callback.progress  # patch Learner with fit_one_cycle, no_bar, no_logging
 
 # %% ../nbs/01_data.ipynb #deba4b28
@@ -96,18 +98,27 @@ def load_mnist5k(seed: int = 0, # seed of the train/test permutation
     if not 0 < test_frac < 1: raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
     return cached("mnist5k", _make_mnist5k, seed=seed, test_frac=test_frac)
 
+# %% ../nbs/01_data.ipynb #78557120
+class TensorDL(DataLoader):
+    "fastai's `DataLoader` over a `TensorDataset`, gathering each batch with one indexing per tensor instead of item by item: the same batches in the same order."
+    def create_batches(self, samps):   # fastai's: `do_item` per index, then `fa_collate` stacks them
+        for b in self.chunkify(samps):
+            i = torch.as_tensor(list(b), dtype=torch.long)
+            yield tuple(t[i] for t in self.dataset.tensors)
+
+
 # %% ../nbs/01_data.ipynb #82ab22c2
 def array_dls(x, y, x_valid, y_valid, # train and validation inputs/targets (numpy arrays or tensors)
               bs: int = 128, # batch size
               seed: int = 0, # seeds the training shuffle
              ) -> DataLoaders:
-    "fastai `DataLoaders` over in-memory arrays, with a seeded training shuffle."
+    "fastai `DataLoaders` (`TensorDL`s) over in-memory arrays, with a seeded training shuffle."
     if len(x) != len(y) or len(x_valid) != len(y_valid):
         raise ValueError(f"inputs and targets differ in length: {len(x)}/{len(y)}, {len(x_valid)}/{len(y_valid)}")
     t = lambda a: torch.as_tensor(np.asarray(a))
-    train = DataLoader(TensorDataset(t(x), t(y)), bs=bs, shuffle=True, drop_last=True)
+    train = TensorDL(TensorDataset(t(x), t(y)), bs=bs, shuffle=True, drop_last=True)
     train.rng = random.Random(seed)  # fastai shuffles with its own `rng`, drawn from the global state unless set
-    valid = DataLoader(TensorDataset(t(x_valid), t(y_valid)), bs=bs)
+    valid = TensorDL(TensorDataset(t(x_valid), t(y_valid)), bs=bs)
     return DataLoaders(train, valid)
 
 # %% ../nbs/01_data.ipynb #6a0a3ba5
@@ -119,6 +130,70 @@ def holdout(data: dict, # arrays `x, y, x_test, y_test` (extra keys are split al
     if not 0 < n_val < n: raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
     return {"x": data["x"][:n - n_val], "y": data["y"][:n - n_val], "x_test": data["x"][n - n_val:], "y_test": data["y"][n - n_val:]}
 
+# %% ../nbs/01_data.ipynb #826773ac
+class ForeachOptimizer(Optimizer):
+    "fastai's `Adam` or `RMSProp` (decoupled weight decay), each step as foreach operations: the same numbers as fastai's, bit for bit."
+    def __init__(self, params, rule: str, **defaults):   # rule: "adam" or "rmsprop"; defaults: lr, mom, sqr_mom, eps, wd
+        if rule not in ("adam", "rmsprop"): raise ValueError(f"rule must be 'adam' or 'rmsprop', got {rule!r}")
+        super().__init__(params, [], **defaults)
+        self.rule = rule
+        self.averages = rule == "adam" or defaults["mom"] != 0   # fastai's RMSProp keeps a gradient average only if built with mom != 0
+    def step(self, closure=None):
+        if closure is not None: raise NotImplementedError("fastai optimizers do not support closure")
+        adam = self.rule == "adam"
+        for pg, h in zip(self.param_lists, self.hypers):
+            lr, mom, sqr_mom, eps, wd = (h[k] for k in ("lr", "mom", "sqr_mom", "eps", "wd"))
+            groups = {}                                     # (decayed?, step) -> its parameters: one set of operations each
+            for p in pg:
+                if p.grad is None: continue                 # fastai steps only parameters with a gradient
+                st = self.state[p]
+                if self.averages and "grad_avg" not in st: st["grad_avg"] = torch.zeros_like(p.grad.data)
+                if "sqr_avg" not in st: st["sqr_avg"] = torch.zeros_like(p.grad.data)
+                if adam: st["step"] = st.get("step", 0) + 1
+                groups.setdefault((bool(st.get("do_wd", True)) and wd != 0, st.get("step", 0)), []).append(p)
+            for (decay, step), ps in groups.items():
+                w, g = [p.data for p in ps], [p.grad.data for p in ps]
+                sq = [self.state[p]["sqr_avg"] for p in ps]
+                if decay: torch._foreach_mul_(w, 1 - lr * wd)                                  # weight_decay
+                if self.averages:                                                             # average_grad (Adam: dampened)
+                    avg = [self.state[p]["grad_avg"] for p in ps]
+                    torch._foreach_mul_(avg, mom); torch._foreach_add_(avg, g, alpha=1 - mom if adam else 1.)
+                torch._foreach_mul_(sq, sqr_mom); torch._foreach_addcmul_(sq, g, g, value=1 - sqr_mom)   # average_sqr_grad
+                if adam:   # adam_step: the averages debiased, Adam (Kingma & Ba 2015) Algorithm 1
+                    den = torch._foreach_div(sq, debias(sqr_mom, 1 - sqr_mom, step))
+                    torch._foreach_sqrt_(den); torch._foreach_add_(den, eps)
+                    torch._foreach_addcdiv_(w, avg, den, value=-lr / debias(mom, 1 - mom, step))
+                else:      # rms_prop_step
+                    den = torch._foreach_sqrt(sq); torch._foreach_add_(den, eps)
+                    torch._foreach_addcdiv_(w, avg if self.averages else g, den, value=-lr)
+
+
+# %% ../nbs/01_data.ipynb #91b03acf
+def foreach_adam(params, lr: float, mom: float = 0.9, sqr_mom: float = 0.99, eps: float = 1e-5, wd: float = 0.01) -> ForeachOptimizer:
+    "fastai's `Adam` (its defaults, decoupled weight decay) as a `ForeachOptimizer`: a drop-in `opt_func`."
+    return ForeachOptimizer(params, "adam", lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
+
+# %% ../nbs/01_data.ipynb #9bc605a0
+def foreach_rmsprop(params, lr: float, mom: float = 0., sqr_mom: float = 0.99, eps: float = 1e-8, wd: float = 0.) -> ForeachOptimizer:
+    "fastai's `RMSProp` (its defaults, decoupled weight decay) as a `ForeachOptimizer`: a drop-in `opt_func`."
+    return ForeachOptimizer(params, "rmsprop", lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
+
+# %% ../nbs/01_data.ipynb #d89517e3
+class SkipFitValidation(Callback):
+    "Skips the validation pass after each epoch of `fit` (not `Learner.validate`), taking the random draw it would have taken."
+    order = 100   # after every other callback's `before_validate`
+    trained = False
+    def before_train(self): self.trained = True   # in `fit`, a training pass precedes each validation pass
+    def before_validate(self):
+        if not self.trained: return                # `Learner.validate` (which also sends before_fit): runs
+        self.trained = False
+        if any(getattr(o, "draws_in_validation", False) for o in [*self.learn.model.modules(), *self.learn.cbs]): return
+        torch.empty((), dtype=torch.int64).random_()   # the base seed torch's DataLoader iterator draws from the global generator
+        raise CancelValidException()
+
+
 # %% ../nbs/01_data.ipynb #7282c260
 def fit_classifier(model: torch.nn.Module, # the network (logits out)
                    data: dict, # arrays `x, y, x_test, y_test`
@@ -128,10 +203,12 @@ def fit_classifier(model: torch.nn.Module, # the network (logits out)
                    seed: int = 0, # seeds the training shuffle
                    wd: float = 0.0, # decoupled weight decay
                    cbs=None, # extra fastai callbacks
+                   epoch_validation: bool = False, # also run fastai's validation pass after every epoch (see `SkipFitValidation`)
                   ) -> tuple[Learner, float]:
-    "Train `model` with fastai's `Learner` and return it with the test accuracy in %."
+    "Train `model` with fastai's `Learner` (Adam as `foreach_adam`; no validation pass during fit unless `epoch_validation`) and return it with the test accuracy in %."
     dls = array_dls(data["x"], data["y"], data["x_test"], data["y_test"], bs=bs, seed=seed)
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, opt_func=Adam, wd=wd, cbs=cbs)
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, opt_func=foreach_adam, wd=wd,
+                    cbs=([] if epoch_validation else [SkipFitValidation()]) + list(L(cbs)))
     with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(epochs, lr)
         acc = learn.validate()[1]

@@ -13,11 +13,10 @@ import torch.nn.functional as F
 from torchvision.ops import box_convert, box_iou, generalized_box_iou
 from scipy.optimize import linear_sum_assignment
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 from fastai.callback.training import GradientClip
 import fastai.callback.schedule  # patches Learner.fit_one_cycle
 from torchmetrics.detection import MeanAveragePrecision  # COCO AP; its backend pycocotools is declared too
-from ..data import cached, load_mnist5k, array_dls
+from ..data import cached, load_mnist5k, array_dls, foreach_adam, SkipFitValidation
 
 # %% auto #0
 __all__ = ['BASE_CLASSES', 'NOVEL_CLASSES', 'make_digit_scenes', 'load_digit_scenes', 'HungarianMatcher', 'split_output',
@@ -289,11 +288,12 @@ def fit_detr(model: nn.Module, # a detector whose output `criterion` reads
              clip: float = 0.1, # max gradient norm (DETR: 0.1)
              criterion: nn.Module | None = None, # default `SetCriterion(model.num_classes)`
              cbs=None, # extra fastai callbacks
+             epoch_validation: bool = False, # also run fastai's validation pass after every epoch (see `bulat_nb.data.SkipFitValidation`)
             ) -> Learner:
     "Train a detector with fastai (Adam, one-cycle, gradient clipping) on the set criterion; returns the Learner."
     dls = array_dls(data["x"], data["y"], data["x_test"], data["y_test"], bs=bs, seed=seed)
-    learn = Learner(dls, model, loss_func=criterion or SetCriterion(model.num_classes), opt_func=Adam, wd=wd,
-                    cbs=[GradientClip(clip)] + list(cbs or []))
+    learn = Learner(dls, model, loss_func=criterion or SetCriterion(model.num_classes), opt_func=foreach_adam, wd=wd,
+                    cbs=([] if epoch_validation else [SkipFitValidation()]) + [GradientClip(clip)] + list(cbs or []))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 

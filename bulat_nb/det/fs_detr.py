@@ -114,6 +114,7 @@ def relabel_episode(y: torch.Tensor, # targets `[B, M, 5]`, class -1 = padding
 class Episodes(Callback):
     "fastai callback: one few-shot episode per batch (classes, shots, pseudo-ids, templates) and its relabelled targets (5)."
     order = -5                                                                    # before anything reads xb / yb
+    draws_in_validation = True                  # an episode for validation batches too (`bulat_nb.data.SkipFitValidation`)
     def __init__(self, bank: dict, # class -> crops (`template_bank`)
                  classes, # the classes episodes are drawn from (the base classes)
                  num_pseudo: int, # M: ids are drawn from range(M); at most M classes per episode

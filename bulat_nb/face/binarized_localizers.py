@@ -13,9 +13,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 from ..binary.blocks import BinaryConv2d, SignWeight, sign_ste
-from ..data import array_dls
+from ..data import array_dls, foreach_adam, SkipFitValidation
 from ..experiment import learner_curve
 from .blocks import FAN, ConvBlock, Bottleneck, conv2d, heatmap_loss
 from .tasks import heatmap_targets
@@ -146,7 +145,7 @@ def fit_localizer(model: nn.Module, # a network returning a list of heatmaps (on
     "Train a heatmap regressor with fastai (Adam, one-cycle, MSE summed over stacks, FAN (2)); return the `Learner`."
     x, hm = np.asarray(x), np.asarray(hm)
     dls = array_dls(x, hm, x[:bs], hm[:bs], bs=bs, seed=seed)
-    learn = Learner(dls, model, loss_func=heatmap_loss, opt_func=Adam)
+    learn = Learner(dls, model, loss_func=heatmap_loss, opt_func=foreach_adam, cbs=SkipFitValidation())
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 

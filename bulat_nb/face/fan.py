@@ -10,10 +10,9 @@ import torch
 from torch import nn
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from fastai.optimizer import RMSProp
 from fastai.callback.schedule import ParamScheduler
 from ..models import register_model
-from ..data import array_dls
+from ..data import array_dls, foreach_rmsprop, SkipFitValidation
 from ..experiment import learner_curve
 from .blocks import FAN, Bottleneck, heatmap_loss, encode_heatmaps, to_heatmap_coords, flip_points, IBUG68_FLIP
 
@@ -96,8 +95,8 @@ def fit_fan(model: nn.Module, # a FAN (returns one heatmap tensor per stack)
     hm = x.shape[-1] // stride
     y = to_heatmap_coords(torch.as_tensor(pts), stride)
     dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)               # a token validation batch: scored afterwards
-    learn = Learner(dls, model, loss_func=HeatmapTargetLoss(hm, sigma, mode), opt_func=RMSProp,
-                    cbs=[FlipAugment(hm)] if flip else None)
+    learn = Learner(dls, model, loss_func=HeatmapTargetLoss(hm, sigma, mode), opt_func=foreach_rmsprop,
+                    cbs=[SkipFitValidation()] + ([FlipAugment(hm)] if flip else []))
     with learn.no_bar(), learn.no_logging():
         learn.fit(epochs, lr, cbs=ParamScheduler({"lr": step_lr(lr)}))
     return learn

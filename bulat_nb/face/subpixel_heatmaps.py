@@ -12,9 +12,8 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 import fastai.callback.schedule
-from ..data import array_dls
+from ..data import array_dls, foreach_adam, SkipFitValidation
 from ..experiment import learner_curve
 from ..models import register_model
 from .blocks import encode_heatmaps, decode_heatmaps, to_heatmap_coords, IBUG68_FLIP, FAN
@@ -191,9 +190,9 @@ def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
     "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency, Subpixel Heatmaps eq. (5)."
     x, y = np.asarray(x), to_heatmap_coords(torch.as_tensor(np.asarray(pts)), stride)   # eq. (S): heatmap-pixel targets
     dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)
-    cbs = ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
+    cbs = [SkipFitValidation()] + ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
           ([SiameseCallback(siamese, stride=stride, seed=seed + 1000)] if siamese is not None else [])
-    learn = Learner(dls, model, loss_func=HeatmapLoss(mode, sigma, x.shape[-1] // stride), opt_func=Adam, cbs=cbs)
+    learn = Learner(dls, model, loss_func=HeatmapLoss(mode, sigma, x.shape[-1] // stride), opt_func=foreach_adam, cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 

@@ -137,6 +137,9 @@ class TuckerWeight(nn.Module):
     @property
     def n_params(self) -> int: return tucker_n_params(self.shape, self.rank)
 
+    @property
+    def draws_in_validation(self) -> bool: return bool(self.p) and self.drop_test   # masks drawn when evaluated (`bulat_nb.data.SkipFitValidation`)
+
     def latent(self):
         "Core (dropped and rescaled when training or `drop_test`) and factors."
         core = self.core
@@ -171,6 +174,9 @@ class CPWeight(nn.Module):
 
     @property
     def n_params(self) -> int: return cp_n_params(self.shape, self.rank)
+
+    @property
+    def draws_in_validation(self) -> bool: return bool(self.p) and self.drop_test   # masks drawn when evaluated (`bulat_nb.data.SkipFitValidation`)
 
     def latent(self):
         "Weights lambda (dropped and rescaled when training or `drop_test`) and factors."

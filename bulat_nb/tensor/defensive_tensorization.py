@@ -71,6 +71,8 @@ class WeightDropConv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         if not 0 <= p < 1: raise ValueError(f"p must be in [0, 1), got {p}")
         self.p, self.drop_test = p, drop_test
+    @property
+    def draws_in_validation(self) -> bool: return bool(self.p) and self.drop_test   # masks drawn when evaluated (`bulat_nb.data.SkipFitValidation`)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight
         if self.p and (self.training or self.drop_test): w = w * torch.bernoulli(torch.full_like(w, 1 - self.p)) / (1 - self.p)

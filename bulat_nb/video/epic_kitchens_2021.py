@@ -11,9 +11,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 from ..core import count_macs
-from ..data import array_dls
+from ..data import array_dls, foreach_adam, SkipFitValidation
 from ..models import register_model
 from .blocks import shift
 from .xvit import xvit_b16, xvit_tiny
@@ -311,6 +310,6 @@ def fit_verb_noun(model: nn.Module, # two-head clip model: clips -> (verb, noun)
     y = np.stack([data["verb"], data["noun"]], 1)
     y_test = np.stack([data["verb_test"], data["noun_test"]], 1)
     dls = array_dls(data["x"], y, data["x_test"][:bs], y_test[:bs], bs=bs, seed=seed)  # fastai's per-epoch validation: one batch
-    learn = Learner(dls, model, loss_func=verb_noun_loss, opt_func=Adam, wd=wd, cbs=cbs)
+    learn = Learner(dls, model, loss_func=verb_noun_loss, opt_func=foreach_adam, wd=wd, cbs=[SkipFitValidation()] + list(cbs or []))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn, predict_verb_noun(model, data["x_test"])
