@@ -211,5 +211,7 @@ def fit_classifier(model: torch.nn.Module, # the network (logits out)
                     cbs=([] if epoch_validation else [SkipFitValidation()]) + list(L(cbs)))
     with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(epochs, lr)
+        fit_record = {k: getattr(learn.recorder, k) for k in ("lrs", "iters", "losses", "values")}
         acc = learn.validate()[1]
+    for k, v in fit_record.items(): setattr(learn.recorder, k, v)   # validate sends before_fit, which empties the recorder
     return learn, 100 * float(acc)
