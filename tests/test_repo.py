@@ -160,3 +160,15 @@ def test_importing_the_package_is_quiet():
     code = "import importlib, bulat_nb.models as m; m.list_models(); [importlib.import_module(n) for n in ('bulat_nb.experiment', 'bulat_nb.runs', 'bulat_nb.docs', 'bulat_nb.cli')]"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+def test_recorded_training_curves_are_not_empty(root):
+    "A record's training curves hold losses: an arm that trains nothing (a frozen baseline) may have none, but a table of runs whose every curve is empty lost them (as fastai's emptied recorder did for six papers until 2026-12-06)."
+    empty = []
+    def walk(x, where):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k == "curves" and isinstance(v, dict):
+                    if v and not any(v.values()): empty.append(f"{where}.curves")
+                else: walk(v, f"{where}.{k}")
+    for f in sorted((root / "results").glob("*.json")): walk(json.loads(f.read_text())["metrics"], f.stem)
+    assert not empty, empty
