@@ -191,7 +191,7 @@ class BinarizationCallback(Callback):
 
 # %% ../../nbs/binary/00_binary_blocks.ipynb #04eafeed
 class LossCurve(Callback):
-    "Keep a fit's training-loss curve (the recorder's smoothed losses; fastai's `validate()` after the fit resets them)."
+    "Keep a fit's training-loss curve (the recorder's smoothed losses, which fastai's `validate()` after a fit resets)."
     order = 60
     def __init__(self): self.losses = []
     def after_train(self): self.losses = [float(l) for l in self.recorder.losses]  # every batch of the fit so far
