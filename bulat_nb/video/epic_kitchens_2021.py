@@ -309,7 +309,7 @@ def fit_verb_noun(model: nn.Module, # two-head clip model: clips -> (verb, noun)
     "Train with fastai (Adam, one-cycle, CE(verb) + CE(noun)); return the learner and the test (verb, noun) logits."
     y = np.stack([data["verb"], data["noun"]], 1)
     y_test = np.stack([data["verb_test"], data["noun_test"]], 1)
-    dls = array_dls(data["x"], y, data["x_test"][:bs], y_test[:bs], bs=bs, seed=seed)  # fastai's per-epoch validation: one batch
+    dls = array_dls(data["x"], y, data["x_test"][:bs], y_test[:bs], bs=bs, seed=seed)  # a token validation set (no pass runs during fit)
     learn = Learner(dls, model, loss_func=verb_noun_loss, opt_func=foreach_adam, wd=wd, cbs=[SkipFitValidation()] + list(cbs or []))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn, predict_verb_noun(model, data["x_test"])
