@@ -13,6 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.learner import Learner
+from fastai.callback.channelslast import ChannelsLast
 from ..binary.blocks import BinaryConv2d, SignWeight, sign_ste
 from ..data import array_dls, foreach_adam, SkipFitValidation
 from ..experiment import learner_curve
@@ -141,11 +142,13 @@ def fit_localizer(model: nn.Module, # a network returning a list of heatmaps (on
                   x, # [N, 3, S, S] training images
                   hm, # [N, K, h, w] target heatmaps
                   epochs: int, lr: float, # training epochs and the one-cycle peak learning rate
-                  *, bs: int = 32, seed: int = 0) -> Learner:
+                  *, bs: int = 32, seed: int = 0,
+                  channels_last: bool = True, # train in channels-last memory (fastai's `ChannelsLast`): ~10–20% faster on CPU, equal up to rounding
+                 ) -> Learner:
     "Train a heatmap regressor with fastai (Adam, one-cycle, MSE summed over stacks, FAN (2)); return the `Learner`."
     x, hm = np.asarray(x), np.asarray(hm)
     dls = array_dls(x, hm, x[:bs], hm[:bs], bs=bs, seed=seed)
-    learn = Learner(dls, model, loss_func=heatmap_loss, opt_func=foreach_adam, cbs=SkipFitValidation())
+    learn = Learner(dls, model, loss_func=heatmap_loss, opt_func=foreach_adam, cbs=[SkipFitValidation()] + ([ChannelsLast()] if channels_last else []))
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return learn
 

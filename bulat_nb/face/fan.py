@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.schedule import ParamScheduler
 from ..models import register_model
 from ..data import array_dls, foreach_rmsprop, SkipFitValidation
@@ -90,13 +91,14 @@ def fit_fan(model: nn.Module, # a FAN (returns one heatmap tensor per stack)
             *, bs: int = 10, sigma: float = 1.0, mode: str = "continuous", # batch size; target std (heatmap px) and encoding
             stride: int = 4, # image pixels per heatmap pixel
             flip: bool = True, seed: int = 0,
+            channels_last: bool = True, # train in channels-last memory (fastai's `ChannelsLast`): ~10–20% faster on CPU, equal up to rounding
            ) -> Learner:
     "Train with FAN's recipe: RMSprop, heatmap MSE at every stack (FAN (2)), step learning-rate schedule, flip augmentation."
     hm = x.shape[-1] // stride
     y = to_heatmap_coords(torch.as_tensor(pts), stride)
     dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)               # a token validation batch: scored afterwards
     learn = Learner(dls, model, loss_func=HeatmapTargetLoss(hm, sigma, mode), opt_func=foreach_rmsprop,
-                    cbs=[SkipFitValidation()] + ([FlipAugment(hm)] if flip else []))
+                    cbs=[SkipFitValidation()] + ([FlipAugment(hm)] if flip else []) + ([ChannelsLast()] if channels_last else []))
     with learn.no_bar(), learn.no_logging():
         learn.fit(epochs, lr, cbs=ParamScheduler({"lr": step_lr(lr)}))
     return learn

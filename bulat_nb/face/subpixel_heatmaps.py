@@ -12,6 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.learner import Learner
+from fastai.callback.channelslast import ChannelsLast
 import fastai.callback.schedule
 from ..data import array_dls, foreach_adam, SkipFitValidation
 from ..experiment import learner_curve
@@ -186,11 +187,12 @@ def fit_landmarks(model: nn.Module, # outputs heatmaps at 1/stride resolution
                   sigma: float = 1.0, # target Gaussian std, heatmap pixels
                   siamese: float | None = None, # λ of Subpixel Heatmaps eq. (5); None: one view; 0: both views, no consistency term
                   augment: bool = False, # random flip/rotation/scale/shift of every batch
+                  channels_last: bool = True, # train in channels-last memory (fastai's `ChannelsLast`): ~10–20% faster on CPU, equal up to rounding
                  ) -> Learner:
     "Train a heatmap regressor with fastai (Adam, one-cycle), optional augmentation and Siamese consistency, Subpixel Heatmaps eq. (5)."
     x, y = np.asarray(x), to_heatmap_coords(torch.as_tensor(np.asarray(pts)), stride)   # eq. (S): heatmap-pixel targets
     dls = array_dls(x, y, x[:bs], y[:bs], bs=bs, seed=seed)
-    cbs = [SkipFitValidation()] + ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
+    cbs = [SkipFitValidation()] + ([ChannelsLast()] if channels_last else []) + ([AugmentCallback(stride=stride, seed=seed)] if augment else []) + \
           ([SiameseCallback(siamese, stride=stride, seed=seed + 1000)] if siamese is not None else [])
     learn = Learner(dls, model, loss_func=HeatmapLoss(mode, sigma, x.shape[-1] // stride), opt_func=foreach_adam, cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
