@@ -6,17 +6,19 @@ Docs: https://bulat-nb.github.io/bulat_nb/experiment.html.md"""
 
 # %% ../nbs/08_experiment.ipynb #80784b19
 from __future__ import annotations
-import os, sys, math, time, inspect
+import os, sys, copy, math, time, random, inspect, functools
 from dataclasses import dataclass
 from typing import Callable
 
 # %% auto #0
 __all__ = ['ALPHA', 'learner_curve', 'stalled', 'Runs', 'default_workers', 'run_arms', 'summarize', 'ms', 'welch_p', 'decide',
-           'claim', 'require_learned', 'select_lr', 'plot_arms', 'plot_curves', 'plot_experiment', 'verdict']
+           'claim', 'require_learned', 'select_lr', 'train_once', 'plot_arms', 'plot_curves', 'plot_experiment',
+           'verdict']
 
 # %% ../nbs/08_experiment.ipynb #60fdc78e
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 from .core import set_seed
 from .record import RULE, STATES, fmt_stat, run_profile, state_label
@@ -348,6 +350,30 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
             table = pd.concat([table, sweep(nxt).assign(extended=True)], ignore_index=True)
     pick = best(table)
     return dict(zip(pick.arm, pick.lr)), table
+
+# %% ../nbs/08_experiment.ipynb #e625ac5c
+def train_once(fn: Callable, # a seeded training function whose result depends only on its (hashable) arguments
+              ) -> Callable:
+    "`fn`, memoised: a repeated call returns a copy of the first result and restores the random generators that call left."
+    store = {}
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        try: hash(key)
+        except TypeError as e: raise TypeError(f"train_once needs hashable arguments (numbers, strings, tuples): {e}") from None
+        if key in store:
+            out, py, npy, pt = store[key]
+            random.setstate(py); np.random.set_state(npy); torch.set_rng_state(pt)   # as if it had just trained again
+            wrapper.hits += 1
+            return copy.deepcopy(out)                                                 # the caller may change its copy
+        out = fn(*args, **kwargs)
+        store[key] = (copy.deepcopy(out), random.getstate(), np.random.get_state(), torch.get_rng_state())
+        wrapper.misses += 1
+        return out
+    wrapper.hits = wrapper.misses = 0
+    wrapper.cache_clear = store.clear
+    return wrapper
+
 
 # %% ../nbs/08_experiment.ipynb #6744e81e
 def plot_arms(runs: Runs, # the runs
