@@ -354,13 +354,14 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
 # %% ../nbs/08_experiment.ipynb #e625ac5c
 def train_once(fn: Callable, # a seeded training function whose result depends only on its (hashable) arguments
               ) -> Callable:
-    "`fn`, memoised: a repeated call returns a copy of the first result and restores the random generators that call left."
+    "`fn`, memoised: a repeated call returns a copy of the first result, with the random generators as that call left them."
     store = {}
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         key = (args, tuple(sorted(kwargs.items())))
         try: hash(key)
-        except TypeError as e: raise TypeError(f"train_once needs hashable arguments (numbers, strings, tuples): {e}") from None
+        except TypeError as e:
+            raise TypeError(f"train_once needs hashable arguments (numbers, strings, tuples): {e}") from None
         if key in store:
             out, py, npy, pt = store[key]
             random.setstate(py); np.random.set_state(npy); torch.set_rng_state(pt)   # as if it had just trained again
