@@ -1,4 +1,4 @@
-"""Seeding, thread control, parameter and MAC counting (attention included), and an interleaved latency harness.
+"""Seeding, thread control, parameter and MAC counting (attention included), a latency harness, faster average pooling.
 
 Docs: https://bulat-nb.github.io/bulat_nb/core.html.md"""
 
@@ -6,17 +6,19 @@ Docs: https://bulat-nb.github.io/bulat_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #9820c940
 from __future__ import annotations
-import os, random, time, statistics
+import itertools, math, os, random, time, statistics
 from collections import defaultdict
 
 # %% auto #0
-__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency', 'one_cycle', 'randomize_bn']
+__all__ = ['set_seed', 'set_threads', 'count_params', 'count_macs', 'compare_latency', 'one_cycle', 'avg_pool', 'AvgPool',
+           'randomize_bn']
 
 # %% ../nbs/00_core.ipynb #f315b8ab
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+import torch.nn.functional as F
 from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -115,6 +117,51 @@ def one_cycle(opt: torch.optim.Optimizer, # the optimiser whose learning rate is
     "`torch.optim.lr_scheduler.OneCycleLR`, except that a warm-up of exactly one step does not divide by zero."
     if float(pct_start * total_steps) - 1 == 0: pct_start *= 1 + 1e-6   # the warm-up phase would end at step 0: 0/0 in OneCycleLR
     return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, **kwargs)
+
+# %% ../nbs/00_core.ipynb #a7f0c1d2e302
+class _TiledAvgPool(torch.autograd.Function):
+    "Mean over windows that tile the input, in the summation order of torch's CPU average pooling (see `avg_pool`)."
+    @staticmethod
+    def forward(ctx, x, kernel):
+        ctx.kernel = kernel
+        total = None
+        for offset in itertools.product(*(range(k) for k in kernel)):        # window elements in row-major order
+            part = x[(..., *(slice(o, None, k) for o, k in zip(offset, kernel)))]
+            total = part if total is None else total + part
+        return total / math.prod(kernel)                                     # the kernel's sum / window size
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad / math.prod(ctx.kernel)                                  # each element's share of its window
+        d = len(ctx.kernel)
+        for j in reversed(range(d)):                                          # widen one spatial mode at a time
+            k, dim = ctx.kernel[j], grad.dim() - d + j
+            if k == 1: continue
+            out = grad.new_empty(*grad.shape[:dim + 1], k, *grad.shape[dim + 1:])
+            for i in range(k): out.select(dim + 1, i).copy_(grad)
+            grad = out.flatten(dim, dim + 1)
+        return grad, None
+
+def avg_pool(x: torch.Tensor, # input [B, C, *S] with 1-3 spatial modes
+             kernel_size, # int or one int per spatial mode; the stride is the same, no padding
+             ceil_mode: bool = False, # as in `F.avg_pool2d`: partial windows at the ends (counting only real elements)
+            ) -> torch.Tensor:
+    "`F.avg_pool{1,2,3}d(x, kernel_size)`, stride = kernel, no padding: the same numbers, faster if windows tile `x`."
+    d = x.dim() - 2
+    if d not in (1, 2, 3): raise ValueError(f"need a [B, C, *S] input with 1-3 spatial modes, got {x.dim()} dimensions")
+    kernel = (kernel_size,) * d if isinstance(kernel_size, int) else tuple(kernel_size)
+    if len(kernel) != d or min(kernel) < 1:
+        raise ValueError(f"kernel_size must be a positive int or {d} of them, got {kernel_size}")
+    if x.is_contiguous() and all(n % k == 0 for n, k in zip(x.shape[2:], kernel)):   # (contiguity: a speed choice)
+        return _TiledAvgPool.apply(x, kernel)
+    return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[d - 1](x, kernel, kernel, 0, ceil_mode, False)
+
+class AvgPool(nn.Module):
+    "`nn.AvgPool1d/2d/3d(kernel_size, ceil_mode=...)` (stride = kernel, no padding) through `avg_pool`."
+    def __init__(self, kernel_size, ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size, self.ceil_mode = kernel_size, ceil_mode
+    def forward(self, x): return avg_pool(x, self.kernel_size, self.ceil_mode)
+    def extra_repr(self): return f"kernel_size={self.kernel_size}, ceil_mode={self.ceil_mode}"
 
 # %% ../nbs/00_core.ipynb #05885d8a
 def randomize_bn(module: nn.Module, # every BatchNorm in it is changed in place

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.callback.hook import hook_outputs
 import numpy as np
+from ..core import AvgPool
 from ..data import fit_classifier, load_mnist1d, holdout
 
 # %% auto #0
@@ -112,7 +113,7 @@ class BinaryBlock(nn.Module):
         super().__init__()
         if dims not in (1, 2): raise ValueError(f"dims must be 1 or 2, got {dims}")
         if act not in ("identity", "prelu"): raise ValueError(f"act must be 'identity' or 'prelu', got {act!r}")
-        Conv, BN, Pool = (BinaryConv1d, nn.BatchNorm1d, nn.AvgPool1d) if dims == 1 else (BinaryConv2d, nn.BatchNorm2d, nn.AvgPool2d)
+        Conv, BN = (BinaryConv1d, nn.BatchNorm1d) if dims == 1 else (BinaryConv2d, nn.BatchNorm2d)
         self.bn = BN(in_channels)
         self.real_act = real_activation()  # applied only while the conv's input is real (real network, stage 1)
         self.conv = Conv(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
@@ -120,7 +121,7 @@ class BinaryBlock(nn.Module):
         if scale is not None: self.conv.activation_post_process = scale(self.conv)
         self.act = nn.PReLU(out_channels) if act == "prelu" else nn.Identity()
         short = []
-        if stride != 1: short.append(Pool(stride, stride, ceil_mode=True, count_include_pad=False))
+        if stride != 1: short.append(AvgPool(stride, ceil_mode=True))   # nn.AvgPool1d/2d's numbers, faster
         if in_channels != out_channels:
             RealConv = nn.Conv1d if dims == 1 else nn.Conv2d
             short += [RealConv(in_channels, out_channels, 1, bias=False), BN(out_channels)]

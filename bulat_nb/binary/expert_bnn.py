@@ -11,6 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
+from ..core import AvgPool
 from .blocks import SignWeight, sign_ste, attention_map, kd_loss, DistillationCallback, LossCurve
 from ..data import fit_classifier
 from ..models import register_model
@@ -123,12 +124,12 @@ class EBBlock(nn.Module):
                  **eb_kw, # passed to every `EBConv` (se, gate_backward, ...)
                 ):
         super().__init__()
-        BN, Pool, Conv = (nn.BatchNorm1d, nn.AvgPool1d, nn.Conv1d) if dims == 1 else (nn.BatchNorm2d, nn.AvgPool2d, nn.Conv2d)
+        BN, Conv = (nn.BatchNorm1d, nn.Conv1d) if dims == 1 else (nn.BatchNorm2d, nn.Conv2d)
         self.bn = BN(in_channels)
         self.conv = EBConv(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups,
                            num_experts=num_experts, dims=dims, **eb_kw)
         self.act = nn.PReLU(out_channels)
-        short = [Pool(stride, stride, ceil_mode=True, count_include_pad=False)] if stride != 1 else []
+        short = [AvgPool(stride, ceil_mode=True)] if stride != 1 else []   # nn.AvgPool1d/2d's numbers
         if in_channels != out_channels: short += [Conv(in_channels, out_channels, 1, bias=False), BN(out_channels)]
         self.shortcut = nn.Sequential(*short)
         self.mix = nn.Sequential(BN(out_channels), EBConv(out_channels, out_channels, 1, num_experts=num_experts, dims=dims, **eb_kw),

@@ -10,6 +10,7 @@ import copy
 import torch
 from torch import nn
 import torch.nn.functional as F
+from ..core import AvgPool
 from ..models import register_model
 from .blocks import FactorizedConv, _per_mode
 
@@ -53,7 +54,8 @@ class CPNet(nn.Module):
         if order not in (2, 3): raise ValueError(f"order must be 2 or 3, got {order}")
         self.in_channels, self.widths, self.rank, self.n_classes, self.order, self.k_t = in_channels, tuple(widths), rank, n_classes, order, k_t
         ks, pad = (3, 1) if order == 2 else ((k_t, 3, 3), (k_t // 2, 1, 1))
-        bn, pool = (nn.BatchNorm2d, nn.AvgPool2d(2)) if order == 2 else (nn.BatchNorm3d, nn.AvgPool3d((1, 2, 2)))
+        pool = AvgPool(2) if order == 2 else AvgPool((1, 2, 2))        # nn.AvgPool2d/3d's numbers, faster
+        bn = nn.BatchNorm2d if order == 2 else nn.BatchNorm3d
         layers, c = [], in_channels
         for i, w in enumerate(self.widths):
             layers += [FactorizedConv(c, w, ks, factorization="cp", rank=rank, order=order, padding=pad, bias=False), bn(w), nn.ReLU()]
@@ -137,7 +139,8 @@ def transduct_resnet(net: nn.Module, # a 2-D ResNet from `cp_resnet18` (trained 
             elif isinstance(c, nn.MaxPool2d):
                 new = nn.MaxPool3d((1, *_per_mode(c.kernel_size, 2)), (1, *_per_mode(c.stride, 2)), (0, *_per_mode(c.padding, 2)))
             elif isinstance(c, nn.AdaptiveAvgPool2d): new = nn.AdaptiveAvgPool3d(1)
-            elif isinstance(c, (nn.Conv2d, nn.AvgPool2d)): raise TypeError(f"{name}: only CP convolutions can be transducted, got {type(c).__name__}")
+            elif isinstance(c, (nn.Conv2d, nn.AvgPool2d, AvgPool)):
+                raise TypeError(f"{name}: only CP convolutions can be transducted, got {type(c).__name__}")
             else: continue
             setattr(parent, name, new)
     return ClipNet(net)
