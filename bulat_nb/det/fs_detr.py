@@ -53,7 +53,7 @@ def sample_templates(bank: dict, # class -> crops
     return torch.stack([bank[int(c)][torch.randperm(len(bank[int(c)]), generator=g)[:k]] for c in classes])
 
 # %% ../../nbs/det/fs_detr.ipynb #a60ada6a
-# One class over ~40 lines: the constructor, the template path (1)-(2) and the prompted transformer (3)-(4) read together.
+# One class over ~45 lines: the constructor, the template path (1)-(2) and the prompted transformer (3)-(4) read together.
 class FSDETR(DETR):
     "FS-DETR: DETR whose decoder takes pseudo-class-stamped template prompts beside its object queries."
     def __init__(self, *, num_pseudo: int = 5, # M pseudo-classes (the most classes one pass can take)
@@ -69,9 +69,14 @@ class FSDETR(DETR):
         self.enc_cross_norm = nn.ModuleList(nn.LayerNorm(d_model) for _ in self.encoder)
 
     def encode_templates(self, templates):  # [m, k, C, s, s] -> X [m, k, d]
-        "FS-DETR (1): each template through the backbone and projection, average-pooled."
+        "FS-DETR (1): each template through the backbone and projection, average-pooled (batch norms on running statistics)."
         m, k = templates.shape[:2]
-        return self.input_proj(self.backbone(templates.flatten(0, 1))).mean((2, 3)).view(m, k, -1)
+        bns = [b for b in self.backbone.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.training]
+        for b in bns: b.eval()          # templates never normalise with their own batch nor update the scenes' statistics:
+        try: f = self.backbone(templates.flatten(0, 1))    # the same features in training and at test (DETR: frozen BN)
+        finally:
+            for b in bns: b.train()
+        return self.input_proj(f).mean((2, 3)).view(m, k, -1)
 
     def prompts(self, templates, ids):  # [m, k, C, s, s], [m] -> P [mk, d]
         "The visual prompts: templates encoded by (1) and stamped by (2) with their class's pseudo-id."
