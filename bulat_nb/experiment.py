@@ -6,7 +6,7 @@ Docs: https://bulat-nb.github.io/bulat_nb/experiment.html.md"""
 
 # %% ../nbs/08_experiment.ipynb #80784b19
 from __future__ import annotations
-import os, sys, copy, math, time, random, inspect, functools
+import io, os, sys, copy, math, time, pickle, random, inspect, weakref, functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -88,6 +88,12 @@ def default_workers() -> int:
 
 # %% ../nbs/08_experiment.ipynb #81bc2b19
 _JOBS: list = []   # the (name, fn, seed, budget) jobs of a parallel `run_arms`, inherited by its forked workers
+class _Memo(dict):
+    "A `train_once` memo (a dict that can be weakly referenced), and what forked workers trained for it (`shipped`)."
+    def __init__(self): super().__init__(); self.shipped = {}
+_STORES: list = []  # weak references to every `train_once` memo, in creation order (a forked worker inherits it)
+_INHERITED = 0      # in a worker: how many of those existed when it forked (the parent knows them by their index)
+_SHIP_MAX = 256 * 2**20  # bytes: a larger result stays in its worker, and the parent trains it again if it needs it
 
 def _job(name: str, fn, seed: int, budget: float) -> tuple[dict, list | None, object, float]:
     "One arm on one seed: seeded first, timed; its metrics, its curve (or None), its artifacts (or None) and its seconds."
@@ -100,12 +106,42 @@ def _job(name: str, fn, seed: int, budget: float) -> tuple[dict, list | None, ob
 
 def _worker_start():
     "A forked worker: one torch thread, and no writes to the parent's streams (a notebook kernel's belong to the kernel)."
+    global _INHERITED
     import torch
     torch.set_num_threads(1)
+    _INHERITED = len(_STORES)
+    for memo in [m for ref in _STORES if (m := ref()) is not None]:   # what earlier workers trained, for workers
+        for key, entry in memo.shipped.items(): memo.setdefault(key, entry)   # only: at one thread, all train alike
     os.environ["BULAT_NB_WORKERS"] = "1"   # an arm that runs arms itself runs them in turn (a worker cannot fork a pool)
     sys.stdout = sys.stderr = open(os.devnull, "w")
 
-def _worker_job(i: int) -> tuple[int, tuple]: return i, _job(*_JOBS[i])
+def _functional(name: str): return getattr(torch.nn.functional, name)
+
+class _Pickler(pickle.Pickler):
+    "Pickle, with torch.nn.functional's functions by name: some (max_pool2d…) are local functions pickle cannot find."
+    def reducer_override(self, obj):
+        name = getattr(obj, "__name__", None)
+        if isinstance(name, str) and getattr(torch.nn.functional, name, None) is obj: return _functional, (name,)
+        return NotImplemented
+
+def _dumps(obj) -> bytes:
+    buf = io.BytesIO(); _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+def _trained_here(before: list[set]) -> list[tuple[int, bytes]]:
+    "What this worker's job added to the inherited `train_once` memos, pickled: (memo index, (key, entry)) pairs."
+    out = []
+    for k, seen in enumerate(before):
+        memo = _STORES[k]() or {}   # a memo whose function is gone: nothing to send
+        for key in memo.keys() - seen:
+            try: blob = _dumps((key, memo[key]))
+            except Exception: continue   # a result that does not pickle stays here
+            if len(blob) <= _SHIP_MAX: out.append((k, blob))
+    return out
+
+def _worker_job(i: int) -> tuple[int, tuple, list]:
+    before = [set(ref() or ()) for ref in _STORES[:_INHERITED]]
+    return i, _job(*_JOBS[i]), _trained_here(before)
 
 def run_arms(arms: dict, # arm name -> `fn(seed, budget) -> dict` of metrics (plus an optional "curve")
              seeds: list[int], # the seeds; every arm runs on every seed
@@ -137,8 +173,10 @@ def run_arms(arms: dict, # arm name -> `fn(seed, budget) -> dict` of metrics (pl
             try:
                 with mp.get_context("fork").Pool(min(workers, len(jobs)), initializer=_worker_start) as pool:
                     bar.set_postfix_str(f"{min(workers, len(jobs))} workers")
-                    for i, res in pool.imap_unordered(_worker_job, range(len(jobs))):
+                    for i, res, trained in pool.imap_unordered(_worker_job, range(len(jobs))):
                         results[i] = res; bar.update()
+                        for k, blob in trained:   # kept for the next pools' workers (this process may use more threads)
+                            if (memo := _STORES[k]()) is not None: memo.shipped.setdefault(*pickle.loads(blob))
             finally: _JOBS = []
     rows, curves, artifacts = [], {}, {}
     for i, (name, _, seed, _) in enumerate(jobs):
@@ -355,7 +393,8 @@ def select_lr(arms: dict, # arm name -> `fn(lr, seed) -> validation score`
 def train_once(fn: Callable, # a seeded training function whose result depends only on its (hashable) arguments
               ) -> Callable:
     "`fn`, memoised: a repeated call returns a copy of the first result, with the random generators as that call left them."
-    store = {}
+    store = _Memo()
+    _STORES.append(weakref.ref(store))   # forked `run_arms` workers send what they train back into it
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         key = (args, tuple(sorted(kwargs.items())))

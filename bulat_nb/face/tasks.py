@@ -6,13 +6,12 @@ Docs: https://bulat-nb.github.io/bulat_nb/face/landmark_tasks.html.md"""
 
 # %% ../../nbs/face/05_landmark_tasks.ipynb #2b378edc
 from __future__ import annotations
-import functools
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from ..core import set_seed
-from ..experiment import Runs, decide, ms, run_arms, select_lr
+from ..experiment import Runs, decide, ms, run_arms, select_lr, train_once
 from .blocks import encode_heatmaps, to_heatmap_coords, decode_heatmaps, nme, pckh
 from .faces import cached_faces
 from .poses import cached_poses
@@ -125,7 +124,7 @@ class LandmarkExperiment:
         self.kind, self.best_lr, self.lr_grid = task["kind"], None, None
         self.metric = "nme" if self.kind == "faces" else "pckh"
         self.higher_is_better = self.kind == "poses"
-        self.trained = functools.cache(self._train)
+        self.trained = train_once(self._train)   # shared by the sweep and the arms, across forked workers too
     def _train(self, arm, lr, seed, budget=1):
         set_seed(seed)
         net = self.build[arm]()
