@@ -18,11 +18,13 @@ from ..core import set_seed
 from .blocks import DETR, conv_backbone, fit_detr, detections, predict
 from ..kd.blocks import TensorAugment
 from lightly.loss import NTXentLoss
+from ..models import register_model
 
 # %% auto #0
 __all__ = ['SSLEncoder', 'random_windows', 'train_ssl_backbone', 'backbone_stage', 'feature_energy', 'energy_boxes',
            'scene_proposals', 'box_embeddings', 'pseudo_targets', 'proposal_recall', 'cluster_nmi', 'confident_boxes',
-           'detector_from', 'load_except_head', 'pretrain_detector', 'self_train', 'labelled_subset', 'finetune']
+           'detector_from', 'load_except_head', 'aligned_detr', 'aligned_ssl_encoder', 'pretrain_detector',
+           'self_train', 'labelled_subset', 'finetune']
 
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #f03f8de6
 class SSLEncoder(nn.Module):
@@ -203,6 +205,19 @@ def load_except_head(det: DETR, # the new detector
     own.update({k: v for k, v in state.items() if not k.startswith("class_embed.")})
     det.load_state_dict(own)
     return det
+
+# %% ../../nbs/det/aligned_detector_pretraining.ipynb #c1f69f2e
+_DET = dict(widths=(16, 32, 64), d_model=32, nhead=2, dim_ff=64, num_queries=6)   # the experiment's `DET`
+
+@register_model(input_size=(1, 64, 64))
+def aligned_detr(**kwargs) -> DETR:
+    "The detector of every arm: DETR on 64×64 grey scenes, ten digit classes, d=32, six queries."
+    return DETR(**dict(dict(_DET, num_classes=10), **kwargs))
+
+@register_model(input_size=(1, 64, 64))
+def aligned_ssl_encoder(**kwargs) -> SSLEncoder:
+    "The self-supervised encoder: the detector's backbone with a 32-wide projection head."
+    return SSLEncoder(**dict(dict(widths=_DET["widths"], proj_dim=32), **kwargs))
 
 # %% ../../nbs/det/aligned_detector_pretraining.ipynb #ce4751e6
 def pretrain_detector(data: dict, # scenes: only `data["x"]` [n, 1, S, S] is read, never a label

@@ -12,10 +12,12 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align, box_convert
 from fastai.callback.core import Callback
 from .blocks import DETR, split_output, detections
+from ..models import register_model
 
 # %% auto #0
-__all__ = ['crop_objects', 'template_bank', 'sample_templates', 'FSDETR', 'relabel_episode', 'Episodes', 'fs_detect',
-           'per_class_detect', 'pooled_features', 'class_prototypes', 'agnostic_detect', 'chance_labels']
+__all__ = ['crop_objects', 'template_bank', 'sample_templates', 'FSDETR', 'fs_detr_digits', 'fs_detr_agnostic_detr',
+           'relabel_episode', 'Episodes', 'fs_detect', 'per_class_detect', 'pooled_features', 'class_prototypes',
+           'agnostic_detect', 'chance_labels']
 
 # %% ../../nbs/det/fs_detr.ipynb #e6f79002
 def crop_objects(x, # scenes `[n, C, S, S]`
@@ -104,6 +106,23 @@ class FSDETR(DETR):
 
     def forward(self, x, templates, ids):  # -> [B, N, M+1+4]: pseudo-class logits, background, sigmoid box (4)
         return self.forward_head(self.forward_features(x, templates, ids))
+
+# %% ../../nbs/det/fs_detr.ipynb #d491098a
+_FULL = dict(d_model=32, nhead=2, dim_ff=64, widths=(16, 32, 32), num_queries=10)   # the full profile's `cfg` (d_model=32)
+
+def _fs_detr_input(batch_size: int) -> tuple:
+    "Scenes, two classes of two 24×24 templates each, and their pseudo-ids."
+    return torch.randn(batch_size, 1, 64, 64), torch.randn(2, 2, 1, 24, 24), torch.tensor([3, 1])
+
+@register_model(input_fn=_fs_detr_input)
+def fs_detr_digits(**kwargs) -> FSDETR:
+    "FS-DETR as the full profile trains it: five pseudo-classes, d=32, ten queries, 64×64 grey scenes."
+    return FSDETR(**dict(dict(_FULL, num_pseudo=5), **kwargs))
+
+@register_model(input_size=(1, 64, 64))
+def fs_detr_agnostic_detr(**kwargs) -> DETR:
+    "The class-agnostic DETR of the same size (one class, \"object\"), the detector FS-DETR is compared with."
+    return DETR(**dict(dict(_FULL, num_classes=1), **kwargs))
 
 # %% ../../nbs/det/fs_detr.ipynb #f4f48f67
 def relabel_episode(y: torch.Tensor, # targets `[B, M, 5]`, class -1 = padding

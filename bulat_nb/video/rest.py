@@ -13,12 +13,13 @@ from torch import nn
 import torch.nn.functional as F
 from .iboot import DIRECTIONS, digit_videos, render_clips
 from ..vl.blocks import clip_loss
+from ..models import register_model
 
 # %% auto #0
 __all__ = ['SPEEDS', 'NO_NOUN', 'VOCAB', 'N_CLASSES', 'UNSEEN', 'action_videos', 'render_action_clips', 'caption_tokens',
-           'caption_text', 'class_name_tokens', 'caption_pool', 'ClipEncoder', 'Captioner', 'caption_loss', 'TinyCLIP',
-           'retrieve', 'match_captions', 'batched', 'rest_targets', 'fit_steps', 'fit_captions', 'adapt',
-           'zero_shot_scores']
+           'caption_text', 'class_name_tokens', 'caption_pool', 'ClipEncoder', 'Captioner', 'rest_captioner',
+           'caption_loss', 'TinyCLIP', 'retrieve', 'match_captions', 'batched', 'rest_targets', 'fit_steps',
+           'fit_captions', 'adapt', 'zero_shot_scores']
 
 # %% ../../nbs/video/rest.ipynb #r006
 SPEEDS = ("slowly", "fast")                              # one or two pixels per frame
@@ -119,6 +120,12 @@ class Captioner(nn.Module):
             logits = self.decode(h, torch.cat([tok, tok.new_zeros(len(x), 1)], 1))[:, t]   # the last slot is a placeholder
             tok = torch.cat([tok, logits.argmax(-1, keepdim=True)], 1)
         return tok
+
+# %% ../../nbs/video/rest.ipynb #52587eeb
+@register_model(input_fn=lambda batch_size: (torch.randn(batch_size, 8, 1, 16, 16), torch.randint(0, len(VOCAB), (batch_size, 3))))
+def rest_captioner(**kwargs) -> Captioner:
+    "The captioner of the experiment: 8-frame 16×16 grey clips, width 64, three-word captions over `VOCAB`."
+    return Captioner(**dict(dict(T=8, dim=64, L=3), **kwargs))
 
 # %% ../../nbs/video/rest.ipynb #r023
 def caption_loss(logits: torch.Tensor, # `[B, L, V]`
