@@ -97,6 +97,15 @@ class SwAVNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple:
         z = F.normalize(self.projection(self.trunk(x).mean((-2, -1))), dim=1)      # [B, dim] unit embeddings
         return z, self.prototypes(z)                                             # and their scores [B, K]
+    def forward_views(self, views: list) -> list:
+        "Every view's scores [B_t, K] (official multi-crop forward): trunk once per run of same-size views, head once."
+        pooled, start = [], 0
+        while start < len(views):                         # a run of consecutive views of one size goes through the trunk
+            end = start + 1                               # as one batch, so its batch norms see all of them together
+            while end < len(views) and views[end].shape[-1] == views[start].shape[-1]: end += 1
+            pooled.append(self.trunk(torch.cat(views[start:end])).mean((-2, -1))); start = end
+        z = F.normalize(self.projection(torch.cat(pooled)), dim=1)   # one projection over all views (its BN sees them all)
+        return list(self.prototypes(z).split([len(v) for v in views]))
 
 # %% ../../nbs/kd/face_pretraining.ipynb #38929bd8
 # one function over 40 lines: the training step is the official one, kept in one place
@@ -125,7 +134,7 @@ def fit_swav(trunk: nn.Module, # the encoder to pre-train (trained in place)
         perm = torch.randperm(len(x), generator=g)
         for k in range(len(x) // bs):                                               # full batches only
             normalize_prototypes_(net.prototypes)                                   # official: unit prototypes every step
-            scores = [net(v)[1] for v in crops(x[perm[k * bs:(k + 1) * bs]])]
+            scores = net.forward_views(crops(x[perm[k * bs:(k + 1) * bs]]))      # official multi-crop forward
             loss = swav_loss(scores, n_assign=crops.n_global, tau=tau, eps=eps, iters=iters)
             opt.zero_grad(); loss.backward()
             if step < freeze_iters: net.prototypes.weight.grad = None               # official: frozen prototypes at first
