@@ -9,7 +9,7 @@ parameter must receive a gradient (a block built but left out of the forward fai
 Models that run for real are also checked in evaluation mode, in float64 so that binary networks' signs do
 not flip on rounding: each example's output does not depend on the other examples of its batch (a reshape or transpose
 that mixes the batch fails), and a model built from another seed that loads the first one's saved state dict gives the
-same outputs (state kept outside parameters and buffers fails); and the forwards leave the state dict as it was (a
+same outputs (state kept outside parameters and buffers fails); and a forward leaves the state dict as it was (a
 batch norm that updates its statistics in evaluation mode fails), except as `EVAL_STATE_BY_DESIGN` lists."""
 import fnmatch, functools, io, re, pytest, torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -124,7 +124,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _eval_checks(name: str, batch_size: int = 3):
-    "Float64 evaluation-mode checks of `name`: outputs per example independent of the batch; the state dict reloads."
+    "Float64 evaluation-mode checks of `name`: state left alone, outputs per example independent of the batch, reload."
     torch.manual_seed(0); model = create_model(name).double().eval()
     torch.manual_seed(1); other = create_model(name).double().eval()
     x = example_input(name, batch_size)
@@ -139,6 +139,7 @@ def _eval_checks(name: str, batch_size: int = 3):
     assert changed == listed, f"{name}: EVAL_STATE_BY_DESIGN lists unchanged state: {', '.join(sorted(listed - changed))}"
     rows = lambda t: t.shape[0] // batch_size if t.ndim and t.shape[0] % batch_size == 0 else 0  # rows per example
     pick = lambda t, i: t[i * rows(t):(i + 1) * rows(t)]     # example i (video models stack its frames in the batch)
+    # an input shared by the batch (FS-DETR's templates) must not have a multiple of `batch_size` rows: it would be cut
     batched = [k for k, o in enumerate(full) if rows(o)]
     assert batched, f"{name}: no output has the batch as its first dimension"
     for i in range(batch_size):

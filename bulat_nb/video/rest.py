@@ -122,7 +122,11 @@ class Captioner(nn.Module):
         return tok
 
 # %% ../../nbs/video/rest.ipynb #52587eeb
-@register_model(input_fn=lambda batch_size: (torch.randn(batch_size, 8, 1, 16, 16), torch.randint(0, len(VOCAB), (batch_size, 3))))
+def _captioner_input(batch_size: int) -> tuple:
+    "Clips of 8 grey 16×16 frames and three-word captions."
+    return torch.randn(batch_size, 8, 1, 16, 16), torch.randint(0, len(VOCAB), (batch_size, 3))
+
+@register_model(input_fn=_captioner_input)
 def rest_captioner(**kwargs) -> Captioner:
     "The captioner of the experiment: 8-frame 16×16 grey clips, width 64, three-word captions over `VOCAB`."
     return Captioner(**dict(dict(T=8, dim=64, L=3), **kwargs))
