@@ -6,12 +6,13 @@ Docs: https://bulat-nb.github.io/bulat_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #506370b4
 from __future__ import annotations
-import os, json, random, hashlib, tempfile
+import os, sys, json, random, inspect, hashlib, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['cache_dir', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'TensorDL', 'array_dls',
-           'holdout', 'ForeachOptimizer', 'foreach_adam', 'foreach_rmsprop', 'SkipFitValidation', 'fit_classifier']
+__all__ = ['cache_dir', 'code_modules', 'code_fingerprint', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split',
+           'load_mnist5k', 'TensorDL', 'array_dls', 'holdout', 'ForeachOptimizer', 'foreach_adam', 'foreach_rmsprop',
+           'SkipFitValidation', 'fit_classifier']
 
 # %% ../nbs/01_data.ipynb #e088144f
 import numpy as np
@@ -34,13 +35,39 @@ def cache_dir() -> Path:
     d.mkdir(parents=True, exist_ok=True)
     return d
 
+# %% ../nbs/01_data.ipynb #c0de5a02
+def _named_modules(namespace: dict) -> set[str]:
+    "Names of the `bulat_nb` modules that a namespace's values are, or were defined in."
+    names = (v.__name__ if inspect.ismodule(v) else getattr(v, "__module__", None) for v in list(namespace.values()))
+    return {n for n in names if isinstance(n, str) and n.split(".")[0] == "bulat_nb"}
+
+def code_modules(fn) -> list[str]:
+    "The `bulat_nb` modules `fn` reaches by name: those its globals refer to, and theirs in turn (sorted)."
+    todo, seen = _named_modules(getattr(fn, "__globals__", {})), set()
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in sys.modules: continue
+        seen.add(n); todo |= _named_modules(vars(sys.modules[n]))
+    return sorted(seen)
+
+def code_fingerprint(fn) -> str:
+    "sha1 of `fn`'s source and of the files of `code_modules(fn)`: it changes when the code that makes the data does."
+    try: own = inspect.getsource(fn)
+    except (OSError, TypeError): own = getattr(getattr(fn, "__code__", None), "co_code", repr(fn))   # no source file
+    h = hashlib.sha1(own if isinstance(own, bytes) else own.encode())
+    for n in code_modules(fn):
+        f = getattr(sys.modules[n], "__file__", None)
+        if f and f.endswith(".py"): h.update(n.encode() + b"\0" + Path(f).read_bytes())
+    return h.hexdigest()
+
+
 # %% ../nbs/01_data.ipynb #c4e44b8b
 def cached(name: str, # dataset name (a file-name-safe word)
            make, # function of `**key` returning a dict of numpy arrays
            **key, # JSON-serialisable arguments of `make`; they also key the cache entry
           ) -> dict:
-    "Return `make(**key)`, computed once and then loaded from an `.npz` in `cache_dir()`."
-    tag = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    "Return `make(**key)`, computed once (per version of its code) and then loaded from an `.npz` in `cache_dir()`."
+    tag = hashlib.sha1((json.dumps(key, sort_keys=True) + code_fingerprint(make)).encode()).hexdigest()[:12]
     path = cache_dir() / f"{name}-{tag}.npz"
     if path.exists():
         with np.load(path) as f: return {k: f[k] for k in f.files}

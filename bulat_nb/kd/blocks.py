@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from fastai.callback.core import Callback
 from fastai.callback.hook import hook_outputs
 from ..core import set_seed
-from ..data import cache_dir, fit_classifier, load_mnist1d
+from ..data import cache_dir, code_fingerprint, fit_classifier, load_mnist1d
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #72fce31f
 def conv_net(widths: tuple = (32, 64, 128), # channels of each stage
@@ -63,8 +63,8 @@ def cached_teacher(name: str, # the zoo entry, a file-name-safe word
                    arch: dict, # the architecture's arguments
                    recipe: dict, # the training recipe's arguments
                   ) -> nn.Module:
-    "A trained teacher, trained once per (name, arch, recipe, seed) and then loaded from the cache; frozen, in eval mode, with `.meta`."
-    path = teacher_path(name, seed, arch=arch, recipe=recipe)
+    "A teacher trained once per (name, arch, recipe, seed, code), then loaded from the cache; frozen, eval mode."
+    path = teacher_path(name, seed, arch=arch, recipe=recipe, code=code_fingerprint(build) + code_fingerprint(train))
     if path.exists():
         saved = torch.load(path, weights_only=True)       # tensors and plain containers only
         set_seed(seed); model = build(**arch)
