@@ -36,9 +36,14 @@ def cache_dir() -> Path:
     return d
 
 # %% ../nbs/01_data.ipynb #c0de5a02
+def _module_of(v) -> str | None:
+    "The name of the module `v` is, or was defined in (None if it will not say)."
+    try: return v.__name__ if inspect.ismodule(v) else getattr(v, "__module__", None)
+    except Exception: return None   # objects whose attribute lookup raises (proxies, lazy namespaces): not our code
+
 def _named_modules(namespace: dict) -> set[str]:
     "Names of the `bulat_nb` modules that a namespace's values are, or were defined in."
-    names = (v.__name__ if inspect.ismodule(v) else getattr(v, "__module__", None) for v in list(namespace.values()))
+    names = (_module_of(v) for v in list(namespace.values()))
     return {n for n in names if isinstance(n, str) and n.split(".")[0] == "bulat_nb"}
 
 def code_modules(fn) -> list[str]:
