@@ -1,4 +1,4 @@
-"""`bulat_nb list | params | run | reproduce | verify | report | docs`: one console script for everything a user does with the papers.
+"""`bulat_nb list | params | run | reproduce | verify | report | docs | cache`: one console script for all a user does.
 
 Docs: https://bulat-nb.github.io/bulat_nb/cli.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://bulat-nb.github.io/bulat_nb/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #d99774e9
 from __future__ import annotations
-import sys, argparse
+import sys, math, argparse
 from pathlib import Path
 
 # %% auto #0
@@ -80,6 +80,19 @@ def _cmd_docs(a):
     print(f"built {out / 'index.html'}")
     if a.serve: serve_docs(out, a.port)
 
+# %% ../nbs/07_cli.ipynb #cac4e001
+def _cmd_cache(a):
+    from bulat_nb.data import cache_dir, cache_entries, prune_cache
+    if a.dry_run and a.prune is None: raise UsageError("--dry-run only makes sense with --prune")
+    try: days = float(a.prune) if a.prune is not None else None
+    except ValueError: days = math.nan
+    if days is not None and not days >= 0: raise UsageError(f"--prune takes a number of days >= 0, got {a.prune!r}")
+    size = lambda es: f"{len(es)} entr{'y' if len(es) == 1 else 'ies'}, {sum(e['bytes'] for e in es) / 1e6:.1f} MB"
+    print(f"{cache_dir()}: {size(cache_entries())} (datasets *.npz, teachers/*.pt)")
+    if days is None: return
+    gone = prune_cache(days, dry_run=a.dry_run)
+    print(f"{'would delete' if a.dry_run else 'deleted'} {size(gone)} not used for {a.prune} days or more")
+
 # %% ../nbs/07_cli.ipynb #e13d74a0
 def _profile(v):
     if v not in ("smoke", "full"): raise argparse.ArgumentTypeError(f"unknown profile {v!r} (choose smoke or full)")
@@ -148,6 +161,10 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("docs", help="build the docs site offline"); s.set_defaults(fn=_cmd_docs)
     s.add_argument("--serve", action="store_true", help="serve the built site on localhost")
     s.add_argument("--port", type=int, default=8000, help="port for --serve")
+    s = sub.add_parser("cache", help="the data cache's size; --prune DAYS deletes the entries not used for that long")
+    s.set_defaults(fn=_cmd_cache)
+    s.add_argument("--prune", metavar="DAYS", help="delete the datasets and teachers not used for DAYS days (0: all)")
+    s.add_argument("--dry-run", action="store_true", help="with --prune: only say what would be deleted")
     return ps
 
 # %% ../nbs/07_cli.ipynb #6a03c16c

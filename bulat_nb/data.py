@@ -6,13 +6,14 @@ Docs: https://bulat-nb.github.io/bulat_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #506370b4
 from __future__ import annotations
-import os, sys, json, random, inspect, hashlib, tempfile
+import os, sys, json, time, random, inspect, hashlib, tempfile, contextlib
+from typing import Any, Callable
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['cache_dir', 'code_modules', 'code_fingerprint', 'cached', 'load_mnist1d', 'random_split', 'load_digits_split',
-           'load_mnist5k', 'TensorDL', 'array_dls', 'holdout', 'ForeachOptimizer', 'foreach_adam', 'foreach_rmsprop',
-           'SkipFitValidation', 'fit_classifier']
+__all__ = ['cache_dir', 'code_modules', 'code_fingerprint', 'entry_lock', 'make_once', 'cached', 'cache_entries', 'prune_cache',
+           'load_mnist1d', 'random_split', 'load_digits_split', 'load_mnist5k', 'TensorDL', 'array_dls', 'holdout',
+           'ForeachOptimizer', 'foreach_adam', 'foreach_rmsprop', 'SkipFitValidation', 'fit_classifier']
 
 # %% ../nbs/01_data.ipynb #e088144f
 import numpy as np
@@ -55,16 +56,59 @@ def code_modules(fn) -> list[str]:
         seen.add(n); todo |= _named_modules(vars(sys.modules[n]))
     return sorted(seen)
 
+def _code_text(co) -> str:
+    "A code object's bytecode, constants and names, nested code objects (comprehensions, inner functions) included."
+    def text(c):   # a code object's repr is an address; a frozenset's order follows the string hash seed
+        if inspect.iscode(c): return _code_text(c)
+        return repr(sorted(map(repr, c))) if isinstance(c, frozenset) else repr(c)
+    consts = [text(c) for c in co.co_consts]
+    return repr((co.co_code, consts, co.co_names))
+
 def code_fingerprint(fn) -> str:
     "sha1 of `fn`'s source and of the files of `code_modules(fn)`: it changes when the code that makes the data does."
     try: own = inspect.getsource(fn)
-    except (OSError, TypeError): own = getattr(getattr(fn, "__code__", None), "co_code", repr(fn))   # no source file
-    h = hashlib.sha1(own if isinstance(own, bytes) else own.encode())
+    except (OSError, TypeError):                                    # no source file: the code object stands in
+        co = getattr(fn, "__code__", None); own = _code_text(co) if co is not None else repr(fn)
+    h = hashlib.sha1(own.encode())
     for n in code_modules(fn):
         f = getattr(sys.modules[n], "__file__", None)
         if f and f.endswith(".py"): h.update(n.encode() + b"\0" + Path(f).read_bytes())
     return h.hexdigest()
 
+
+# %% ../nbs/01_data.ipynb #0ce1ock2
+try: import fcntl                                                   # POSIX file locks
+except ImportError: fcntl = None                                    # Windows: entries are made without one
+
+@contextlib.contextmanager
+def entry_lock(path: str | Path, # the cache entry the lock guards
+              ):
+    "Hold an exclusive lock on the cache entry `path` (the hidden file `.NAME.lock` beside it); other holders wait."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as f:
+        if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX)       # released when the file closes
+        yield
+
+# %% ../nbs/01_data.ipynb #0ce1ock3
+def make_once(path: str | Path, # the cache entry
+              make: Callable[[], Any], # computes the object: at most once per entry, across processes
+              save: Callable[[Any, str], None], # `save(obj, filename)` writes it
+              load: Callable[[Path], Any], # `load(path)` reads it back
+             ):
+    "`load(path)` if the entry exists, else `make()` and save it; concurrent callers wait for the first and load."
+    path = Path(path)
+    if not path.exists():
+        with entry_lock(path):
+            if not path.exists():                                   # not made by another process while this one waited
+                obj = make()
+                # write a temporary file in the same folder, then rename: readers never see half a file
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
+                try: save(obj, tmp); os.replace(tmp, path)
+                except BaseException: Path(tmp).unlink(missing_ok=True); raise
+                return obj
+    try: os.utime(path)                                             # its last use, read by `prune_cache`
+    except OSError: pass                                            # a read-only cache is still read
+    return load(path)
 
 # %% ../nbs/01_data.ipynb #c4e44b8b
 def cached(name: str, # dataset name (a file-name-safe word)
@@ -74,14 +118,31 @@ def cached(name: str, # dataset name (a file-name-safe word)
     "Return `make(**key)`, computed once (per version of its code) and then loaded from an `.npz` in `cache_dir()`."
     tag = hashlib.sha1((json.dumps(key, sort_keys=True) + code_fingerprint(make)).encode()).hexdigest()[:12]
     path = cache_dir() / f"{name}-{tag}.npz"
-    if path.exists():
-        with np.load(path) as f: return {k: f[k] for k in f.files}
-    arrays = make(**key)
-    # write to a temporary file in the same folder, then rename: readers never see half a file
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as f: np.savez(f, **arrays)
-    os.replace(tmp, path)
-    return arrays
+    def save(arrays, fn):
+        with open(fn, "wb") as f: np.savez(f, **arrays)             # a file object: `savez` adds no `.npz` to its name
+    def load(p):
+        with np.load(p) as f: return {k: f[k] for k in f.files}
+    return make_once(path, lambda: make(**key), save, load)
+
+# %% ../nbs/01_data.ipynb #9a7e0e02
+def cache_entries() -> list[dict]:
+    "The data (`*.npz`) and teacher (`teachers/*.pt`) entries of `cache_dir()`: path, bytes, days since last use."
+    d, now = cache_dir(), time.time()
+    files = sorted([*d.glob("[!.]*.npz"), *(d / "teachers").glob("[!.]*.pt")])
+    return [{"path": f, "bytes": (s := f.stat()).st_size, "days": (now - s.st_mtime) / 86400} for f in files]
+
+# %% ../nbs/01_data.ipynb #9a7e0e03
+def prune_cache(days: float, # delete entries not used for this many days (0: every entry)
+                dry_run: bool = False, # only say what would be deleted
+               ) -> list[dict]:
+    "Delete the cache entries (and their lock files) not used for `days` days; return them, as `cache_entries` does."
+    if not days >= 0: raise ValueError(f"days must be a number >= 0, got {days!r}")
+    old = [e for e in cache_entries() if e["days"] >= days]
+    if not dry_run:
+        for e in old:
+            e["path"].unlink(missing_ok=True)
+            e["path"].with_name(f".{e['path'].name}.lock").unlink(missing_ok=True)
+    return old
 
 # %% ../nbs/01_data.ipynb #4b3f9571
 def _make_mnist1d(seed: int) -> dict:

@@ -25,7 +25,7 @@ from torchvision.transforms import v2
 from fastai.callback.core import Callback
 from fastai.callback.hook import hook_outputs
 from ..core import set_seed
-from ..data import cache_dir, code_fingerprint, fit_classifier, load_mnist1d
+from ..data import cache_dir, code_fingerprint, fit_classifier, load_mnist1d, make_once
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #72fce31f
 def conv_net(widths: tuple = (32, 64, 128), # channels of each stage
@@ -65,22 +65,18 @@ def cached_teacher(name: str, # the zoo entry, a file-name-safe word
                   ) -> nn.Module:
     "A teacher trained once per (name, arch, recipe, seed, code), then loaded from the cache; frozen, eval mode."
     path = teacher_path(name, seed, arch=arch, recipe=recipe, code=code_fingerprint(build) + code_fingerprint(train))
-    if path.exists():
-        saved = torch.load(path, weights_only=True)       # tensors and plain containers only
+    def make():
+        set_seed(seed); model = build(**arch)
+        model.meta = {k: float(v) for k, v in train(model, seed=seed, **recipe).items()}
+        model.zero_grad(set_to_none=True)                # the gradients training left: a loaded teacher has none either
+        return model
+    def save(model, fn): torch.save({"state_dict": model.state_dict(), "meta": model.meta}, fn)
+    def load(p):
+        saved = torch.load(p, weights_only=True)          # tensors and plain containers only
         set_seed(seed); model = build(**arch)
         model.load_state_dict(saved["state_dict"])       # strict: a changed architecture fails loudly
-        meta = saved["meta"]
-    else:
-        set_seed(seed); model = build(**arch)
-        meta = {k: float(v) for k, v in train(model, seed=seed, **recipe).items()}
-        model.zero_grad(set_to_none=True)                # the gradients training left: a loaded teacher has none either
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # write to a temporary file in the same folder, then rename: readers never see half a file
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt"); os.close(fd)
-        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
-        os.replace(tmp, path)
-    model.meta = meta
-    return model.eval().requires_grad_(False)
+        model.meta = saved["meta"]; return model
+    return make_once(path, make, save, load).eval().requires_grad_(False)   # once, even with concurrent callers
 
 # %% ../../nbs/kd/00_kd_blocks.ipynb #93ebb4ef
 def mnist1d_images(n_train: int = 4000, # the first `n_train` of mnist1d's 4000 training signals
