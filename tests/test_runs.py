@@ -14,7 +14,9 @@ def only_run(d: Path) -> Path:
     return runs[0]
 
 def test_smoke_run_makes_a_complete_run_directory(tiny):
+    t0 = time.monotonic()
     r = cli("run", "xnornet_pp", "-p", "n", "2", "-p", "flag", "true")
+    wall = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     rd = only_run(tiny)
     assert sorted(p.name for p in rd.iterdir()) == ["kernel.log", "metrics.json", "run.json", "tiny.png", "xnornet_pp.ipynb"]
@@ -22,7 +24,7 @@ def test_smoke_run_makes_a_complete_run_directory(tiny):
     assert run["status"] == "ok" and run["profile"] == "smoke" and run["paper"] == "P38"
     assert run["parameters"] == {"seed": 7, "n": 2, "mode": "ok", "lr": 0.1, "flag": True}  # every value; seed from [run]
     assert run["overrides"] == {"n": "2", "flag": "true"} and run["evidence"] is False
-    assert run["seed"] == 7 and run["duration_s"] > 0 and run["start"] <= run["end"]
+    assert run["seed"] == 7 and 0 < run["duration_s"] < wall and run["start"] <= run["end"]   # timed inside the command
     assert 0.3 < run["cpu_s"] < run["duration_s"] * run["machine"]["cpus"] + 1, run   # the kernel's CPU time (it starts Python and torch)
     assert {"torch", "papermill", "python"} <= set(run["versions"]) and run["machine"]["cpus"] >= 1
     assert set(run["git"]) == {"commit", "dirty"} and run["git"]["dirty"] is False
@@ -114,6 +116,11 @@ def test_ctrl_c_marks_the_run_interrupted(tiny):
 def test_runs_never_share_a_directory(tiny):
     for _ in range(2): assert cli("run", "xnornet_pp", "-q").returncode == 0
     assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+    from bulat_nb.runs import execute
+    taken = next((tiny / "_runs" / "xnornet_pp").iterdir())          # an id already used: refused, nothing overwritten
+    with pytest.raises(FileExistsError): execute("xnornet_pp", root=tiny, progress=False, run_id=taken.name)
+    assert len(list((tiny / "_runs" / "xnornet_pp").iterdir())) == 2
+    assert json.loads((taken / "run.json").read_text())["status"] == "ok"
 
 def test_workers_reach_the_kernel_capped_by_threads(tmp_path, monkeypatch):
     "[run] workers becomes the kernel's BULAT_NB_WORKERS (the default of `run_arms`), never above the run's threads."
