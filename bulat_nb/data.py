@@ -83,10 +83,16 @@ except ImportError: fcntl = None                                    # Windows: e
 @contextlib.contextmanager
 def entry_lock(path: str | Path, # the cache entry the lock guards
               ):
-    "Hold an exclusive lock on the cache entry `path` (the hidden file `.NAME.lock` beside it); other holders wait."
+    "Hold an exclusive lock on the cache entry `path` (the file `.NAME.lock` beside it); other processes wait, say so."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    # a POSIX record lock (`lockf`), not `flock`: it belongs to this process, so children forked while it is held
+    # (worker pools) do not keep it after this process lets go; released when the file closes
     with open(path.with_name(f".{path.name}.lock"), "a") as f:
-        if fcntl is not None: fcntl.flock(f, fcntl.LOCK_EX)       # released when the file closes
+        if fcntl is not None:
+            try: fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:                                         # another process holds it: a long wait is possible
+                print(f"bulat_nb: waiting for another process to make {path.name}", file=sys.stderr, flush=True)
+                fcntl.lockf(f, fcntl.LOCK_EX)
         yield
 
 # %% ../nbs/01_data.ipynb #0ce1ock3
