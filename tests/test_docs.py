@@ -403,9 +403,20 @@ def test_browser_tables_fit_and_figures_open(browser, site):
 
 # ---------------------------------------------------------------- the real site
 @pytest.fixture(scope="module")
-def real_site(root, tmp_path_factory) -> Path:
-    "The project's own docs site, built offline."
-    return build_docs(root, tmp_path_factory.mktemp("real") / "site")
+def real_build(root, tmp_path_factory) -> tuple[Path, list[str]]:
+    "The project's own docs site, built offline, and the warnings the build gave."
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter("always")
+        out = build_docs(root, tmp_path_factory.mktemp("real") / "site")
+    return out, [str(w.message) for w in ws if issubclass(w.category, DocsWarning)]
+
+@pytest.fixture(scope="module")
+def real_site(real_build) -> Path: return real_build[0]
+
+@pytest.mark.slow
+def test_real_site_processes_every_notebook(real_build):
+    "nbdev processed every notebook: no page of the real site is rendered from its source without its API docs."
+    assert not [m for m in real_build[1] if "nbdev did not process" in m], real_build[1]
 
 @pytest.fixture(scope="module")
 def real_browser(real_site, tmp_path_factory):
